@@ -1,0 +1,86 @@
+//! Distance of every node from the root, as DevTools computes it.
+//!
+//! Two breadth-first passes over non-weak edges: first from the user roots (the root's
+//! children that are not synthetic — the global objects — plus `(Document DOM trees)`) at
+//! distance 1; then from the root, for what is left, starting at [`SYSTEM_BASE`], so objects
+//! only V8 internals reach sort after everything a program can reach. Two edges are skipped
+//! as DevTools does: a native context's `sloppy_function_map`, and the key slots of
+//! `(map descriptors)` arrays. Unreachable nodes get [`UNREACHABLE`]. Cost: one pass over
+//! the edges.
+
+use crate::input::v8::{edge_kind, node_kind, Strings};
+
+pub const UNREACHABLE: u32 = u32::MAX;
+/// Distance of the root in the second pass (DevTools' `baseSystemDistance`).
+pub const SYSTEM_BASE: u32 = 100_000_000;
+
+pub struct DistanceInput<'a> {
+    pub root: u32,
+    pub first_edge: &'a [u32],
+    pub edge_to: &'a [u32],
+    pub edge_type: &'a [u8],
+    pub edge_name: &'a [u32],
+    pub node_type: &'a [u8],
+    pub node_name: &'a [u32],
+    pub strings: &'a Strings,
+}
+
+pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
+    let n = g.first_edge.len() - 1;
+    let find = |s: &str| (0..g.strings.len() as u32).find(|&i| g.strings.get(i) == s);
+    let native_context = find("system / NativeContext");
+    let sloppy = find("sloppy_function_map");
+    let descriptors = find("(map descriptors)");
+    let skip = |v: usize, e: usize| -> bool {
+        let name = g.node_name[v];
+        match g.node_type[v] {
+            node_kind::HIDDEN => Some(name) == native_context && Some(g.edge_name[e]) == sloppy,
+            node_kind::ARRAY if Some(name) == descriptors => {
+                let i = match g.edge_type[e] {
+                    edge_kind::ELEMENT | edge_kind::HIDDEN => Some(g.edge_name[e]),
+                    _ => g.strings.get(g.edge_name[e]).parse().ok(),
+                };
+                i.is_some_and(|i| i >= 2 && i % 3 == 1)
+            }
+            _ => false,
+        }
+    };
+    let mut dist = vec![UNREACHABLE; n];
+    let mut queue: Vec<u32> = Vec::with_capacity(n);
+    let r = g.root as usize;
+    let mut user_roots = false;
+    for e in g.first_edge[r] as usize..g.first_edge[r + 1] as usize {
+        let t = g.edge_to[e] as usize;
+        let user = g.node_type[t] != node_kind::SYNTHETIC
+            || g.strings.get(g.node_name[t]) == "(Document DOM trees)";
+        if user && dist[t] == UNREACHABLE && t != r {
+            dist[t] = 1;
+            queue.push(t as u32);
+            user_roots = true;
+        }
+    }
+    let bfs = |queue: &mut Vec<u32>, dist: &mut Vec<u32>| {
+        let mut head = 0;
+        while head < queue.len() {
+            let v = queue[head] as usize;
+            head += 1;
+            let d = dist[v] + 1;
+            for e in g.first_edge[v] as usize..g.first_edge[v + 1] as usize {
+                let w = g.edge_to[e] as usize;
+                if g.edge_type[e] == edge_kind::WEAK || dist[w] != UNREACHABLE || skip(v, e) {
+                    continue;
+                }
+                dist[w] = d;
+                queue.push(w as u32);
+            }
+        }
+        queue.clear();
+    };
+    bfs(&mut queue, &mut dist);
+    if dist[r] == UNREACHABLE {
+        dist[r] = if user_roots { SYSTEM_BASE } else { 0 };
+    }
+    queue.push(g.root);
+    bfs(&mut queue, &mut dist);
+    dist
+}

@@ -1,0 +1,186 @@
+//! Immediate dominators over essential edges, by Semi-NCA (Georgiadis' simplification of
+//! Lengauer–Tarjan: semidominators with path compression, then each idom as the nearest
+//! common ancestor walk `idom[w] = idom[idom[w]]` while above `semi[w]`).
+//!
+//! Everything is iterative (an explicit DFS stack and an explicit compression path), so a
+//! 10M-node chain cannot overflow the call stack. Nodes the DFS from the root does not reach
+//! are handled as DevTools does: those with no essential retainer (held only weakly) start
+//! their own DFS under the root, so they still dominate what only they hold; what is left
+//! (unreachable cycles) hangs directly under the root. Both are the root's children through
+//! virtual edges, which is the graph the test oracle checks against.
+//! Cost: O(m α(m, n)); memory: six u32 arrays of n entries while running.
+
+use super::BitSet;
+
+pub struct Dominators {
+    /// Immediate dominator of every node (node ordinals); the root's is itself.
+    pub idom: Vec<u32>,
+    /// Every node in DFS preorder (root first): each comes after its immediate dominator, so
+    /// a reverse sweep accumulates subtree sums.
+    pub order: Vec<u32>,
+    /// How many nodes the DFS reached from the root over essential edges.
+    pub reached: usize,
+}
+
+pub struct DomInput<'a> {
+    pub root: u32,
+    pub first_edge: &'a [u32],
+    pub edge_to: &'a [u32],
+    pub first_retainer: &'a [u32],
+    pub retainer_edge: &'a [u32],
+    pub retainer_node: &'a [u32],
+    pub essential: &'a BitSet,
+}
+
+pub fn compute_dominators(g: &DomInput<'_>) -> Dominators {
+    let n = g.first_edge.len() - 1;
+    let root = g.root as usize;
+    // Preorder numbers start at 1; 0 means "not reached" and is the forest's null link.
+    let mut pre = vec![0u32; n];
+    let mut vertex = vec![0u32; n + 1];
+    let mut parent = vec![0u32; n + 1];
+    let mut count = 1u32;
+    pre[root] = 1;
+    vertex[1] = root as u32;
+    let mut stack: Vec<(u32, u32)> = Vec::new();
+    let mut dfs =
+        |start: usize, count: &mut u32, pre: &mut [u32], vertex: &mut [u32], parent: &mut [u32]| {
+            stack.push((start as u32, g.first_edge[start]));
+            while let Some(top) = stack.last_mut() {
+                let v = top.0 as usize;
+                let end = g.first_edge[v + 1];
+                let mut next = None;
+                while top.1 < end {
+                    let e = top.1;
+                    top.1 += 1;
+                    if !g.essential.get(e as usize) {
+                        continue;
+                    }
+                    let w = g.edge_to[e as usize] as usize;
+                    if pre[w] == 0 {
+                        *count += 1;
+                        pre[w] = *count;
+                        vertex[*count as usize] = w as u32;
+                        parent[*count as usize] = pre[v];
+                        next = Some(w as u32);
+                        break;
+                    }
+                }
+                match next {
+                    Some(w) => stack.push((w, g.first_edge[w as usize])),
+                    None => {
+                        stack.pop();
+                    }
+                }
+            }
+        };
+    dfs(root, &mut count, &mut pre, &mut vertex, &mut parent);
+    let reached = count as usize;
+    // Pass A: nodes with no essential retainer at all (held only weakly, or not at all) hang
+    // under the root with what they alone hold below them.
+    let has_essential_retainer = |v: usize| {
+        (g.first_retainer[v] as usize..g.first_retainer[v + 1] as usize)
+            .any(|r| g.essential.get(g.retainer_edge[r] as usize))
+    };
+    if reached < n {
+        for v in 0..n {
+            if pre[v] == 0 && !has_essential_retainer(v) {
+                count += 1;
+                pre[v] = count;
+                vertex[count as usize] = v as u32;
+                parent[count as usize] = 1;
+                dfs(v, &mut count, &mut pre, &mut vertex, &mut parent);
+            }
+        }
+        // Pass B: what is left only holds itself (unreachable cycles): each under the root.
+        for v in 0..n {
+            if pre[v] == 0 {
+                count += 1;
+                pre[v] = count;
+                vertex[count as usize] = v as u32;
+                parent[count as usize] = 1;
+            }
+        }
+    }
+    let numbered = count as usize;
+
+    // Semidominators, in reverse preorder, with a link-eval forest over processed vertices.
+    let mut semi: Vec<u32> = (0..=count).collect();
+    let mut label: Vec<u32> = semi.clone();
+    let mut ancestor = vec![0u32; numbered + 1];
+    let mut path: Vec<u32> = Vec::new();
+    for w in (2..=numbered).rev() {
+        if parent[w] == 1 {
+            // The root is a predecessor (really, or as the virtual parent of the passes above).
+            semi[w] = 1;
+            ancestor[w] = 1;
+            continue;
+        }
+        let node = vertex[w] as usize;
+        let mut s = semi[w];
+        for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
+            if !g.essential.get(g.retainer_edge[r] as usize) {
+                continue;
+            }
+            let v = pre[g.retainer_node[r] as usize];
+            if v == 0 {
+                continue;
+            }
+            let u = if ancestor[v as usize] == 0 {
+                v
+            } else {
+                compress(v, &mut ancestor, &mut label, &semi, &mut path);
+                label[v as usize]
+            };
+            if semi[u as usize] < s {
+                s = semi[u as usize];
+            }
+        }
+        semi[w] = s;
+        ancestor[w] = parent[w];
+    }
+    drop(ancestor);
+    drop(label);
+
+    // Immediate dominators in preorder space: start from the DFS parent and climb.
+    let mut idom_pre = parent;
+    idom_pre[1] = 1;
+    for w in 2..=numbered {
+        let mut d = idom_pre[w];
+        while d > semi[w] {
+            d = idom_pre[d as usize];
+        }
+        idom_pre[w] = d;
+    }
+    drop(semi);
+
+    let mut idom = vec![root as u32; n];
+    for w in 2..=numbered {
+        idom[vertex[w] as usize] = vertex[idom_pre[w] as usize];
+    }
+    let mut order: Vec<u32> = vertex;
+    order.remove(0);
+    Dominators {
+        idom,
+        order,
+        reached,
+    }
+}
+
+/// Path compression for `eval`, iteratively: walk up while the grandparent link exists,
+/// then fold labels back down from the top, exactly as the recursive version would.
+fn compress(v: u32, ancestor: &mut [u32], label: &mut [u32], semi: &[u32], path: &mut Vec<u32>) {
+    let mut x = v;
+    while ancestor[ancestor[x as usize] as usize] != 0 {
+        path.push(x);
+        x = ancestor[x as usize];
+    }
+    while let Some(y) = path.pop() {
+        let a = ancestor[y as usize] as usize;
+        let y = y as usize;
+        if semi[label[a] as usize] < semi[label[y] as usize] {
+            label[y] = label[a];
+        }
+        ancestor[y] = ancestor[a];
+    }
+}

@@ -1,0 +1,117 @@
+//! Which edges count for dominators ("essential" edges, DevTools' `isEssentialEdge`).
+//!
+//! Not essential: weak edges; shortcut edges except from the root (V8 adds shortcuts from
+//! the root to give user roots a short path; elsewhere they duplicate real references); and
+//! the ephemeron edge from a WeakMap's backing table to a value — only the key→value edge
+//! keeps a WeakMap value alive, so counting the table would wrongly make the map its
+//! dominator. Also not essential: self edges, and edges from an object outside the page
+//! into one owned by the page (reachable from a global object or the DOM trees): those are
+//! debugger and handle-scope references, and counting them would make `(GC roots)` subroots
+//! dominate user objects. Computed once as a bit per edge and shared by the dominator DFS
+//! and the predecessor scan.
+
+use super::BitSet;
+use crate::input::v8::{edge_kind, node_kind, Strings};
+use std::collections::HashMap;
+
+/// For each string that is a V8 ephemeron edge name, the id of the WeakMap table it names.
+/// V8 names these edges `… pair in WeakMap (table @<id>)`.
+pub fn weakmap_table_ids(strings: &Strings) -> HashMap<u32, u32> {
+    let finder = memchr::memmem::Finder::new(b"pair in WeakMap (table @");
+    let mut out = HashMap::new();
+    for i in 0..strings.len() as u32 {
+        let s = strings.get(i);
+        if let Some(p) = finder.find(s.as_bytes()) {
+            let rest = &s[p + 24..];
+            let digits: &str = &rest[..rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len())];
+            if let Ok(id) = digits.parse::<u32>() {
+                if rest[digits.len()..].starts_with(')') {
+                    out.insert(i, id);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The columns the essential-edge rules read.
+pub struct EdgeRules<'a> {
+    pub first_edge: &'a [u32],
+    pub edge_type: &'a [u8],
+    pub edge_name: &'a [u32],
+    pub edge_to: &'a [u32],
+    pub node_type: &'a [u8],
+    pub node_name: &'a [u32],
+    pub node_id: &'a [u32],
+    pub root: u32,
+    pub strings: &'a Strings,
+}
+
+/// Nodes owned by the page: seeded by the root's shortcut targets (the global objects) and
+/// by `(Document DOM trees)`, spread over every non-weak edge.
+pub fn page_owned(g: &EdgeRules<'_>) -> BitSet {
+    let n = g.first_edge.len() - 1;
+    let mut owned = BitSet::new(n);
+    let mut stack = Vec::new();
+    let r = g.root as usize;
+    for e in g.first_edge[r] as usize..g.first_edge[r + 1] as usize {
+        let t = g.edge_to[e] as usize;
+        let seed = match g.edge_type[e] {
+            edge_kind::SHORTCUT => true,
+            edge_kind::ELEMENT => {
+                g.node_type[t] == node_kind::SYNTHETIC
+                    && g.strings.get(g.node_name[t]) == "(Document DOM trees)"
+            }
+            _ => false,
+        };
+        if seed && !owned.get(t) {
+            owned.set(t);
+            stack.push(t as u32);
+        }
+    }
+    while let Some(v) = stack.pop() {
+        let v = v as usize;
+        for e in g.first_edge[v] as usize..g.first_edge[v + 1] as usize {
+            let t = g.edge_to[e] as usize;
+            if g.edge_type[e] != edge_kind::WEAK && !owned.get(t) {
+                owned.set(t);
+                stack.push(t as u32);
+            }
+        }
+    }
+    owned
+}
+
+pub fn essential_edges(g: &EdgeRules<'_>) -> BitSet {
+    let m = g.edge_type.len();
+    let mut bits = BitSet::new(m);
+    let tables = weakmap_table_ids(g.strings);
+    let owned = page_owned(g);
+    let n = g.first_edge.len() - 1;
+    for src in 0..n {
+        let (lo, hi) = (g.first_edge[src] as usize, g.first_edge[src + 1] as usize);
+        let from_root = src as u32 == g.root;
+        for e in lo..hi {
+            let t = g.edge_to[e] as usize;
+            let kind = g.edge_type[e];
+            let ok = if kind == edge_kind::INTERNAL
+                && !tables.is_empty()
+                && tables.get(&g.edge_name[e]) == Some(&g.node_id[src])
+            {
+                false
+            } else if kind == edge_kind::WEAK || t == src {
+                false
+            } else if from_root {
+                true
+            } else {
+                kind != edge_kind::SHORTCUT && !(owned.get(t) && !owned.get(src))
+            };
+            if ok {
+                bits.set(e);
+            }
+        }
+    }
+    bits
+}

@@ -1,0 +1,267 @@
+//! The heap as a graph of flat arrays: node columns, forward and reverse CSR edges, and the
+//! derived columns every analysis needs (distance, immediate dominator, retained size,
+//! class). No object per heap node: a 9M-node heap is a few dozen vectors.
+//!
+//! [`HeapGraph::build`] runs the phases in order, each in its own file:
+//! `build_edge_index → build_retainers → essential_edges → {compute_distances,
+//! compute_dominators → compute_retained_sizes} → compute_classes`.
+
+pub mod classes;
+pub mod csr;
+pub mod distance;
+pub mod dominators;
+pub mod essential;
+pub mod retained;
+pub mod retainers;
+
+use crate::input::v8::{edge_kind, node_kind, Location, Snapshot, Strings};
+use std::time::{Duration, Instant};
+
+/// A fixed-size bit set.
+#[derive(Debug, Clone)]
+pub struct BitSet {
+    words: Vec<u64>,
+}
+
+impl BitSet {
+    pub fn new(len: usize) -> BitSet {
+        BitSet {
+            words: vec![0; len.div_ceil(64)],
+        }
+    }
+    #[inline]
+    pub fn set(&mut self, i: usize) {
+        self.words[i >> 6] |= 1 << (i & 63);
+    }
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        self.words[i >> 6] & (1 << (i & 63)) != 0
+    }
+}
+
+/// One heap snapshot, analysed.
+pub struct HeapGraph {
+    pub node_type: Vec<u8>,
+    pub node_name: Vec<u32>,
+    pub node_id: Vec<u32>,
+    pub self_size: Vec<u32>,
+    pub detachedness: Vec<u8>,
+    pub first_edge: Vec<u32>,
+    pub edge_type: Vec<u8>,
+    pub edge_name: Vec<u32>,
+    pub edge_to: Vec<u32>,
+    pub first_retainer: Vec<u32>,
+    pub retainer_edge: Vec<u32>,
+    pub retainer_node: Vec<u32>,
+    pub essential: BitSet,
+    pub strings: Strings,
+    pub locations: Vec<Location>,
+    pub root: u32,
+    pub node_type_names: Vec<String>,
+    pub edge_type_names: Vec<String>,
+    pub distance: Vec<u32>,
+    pub idom: Vec<u32>,
+    /// Nodes in an order where each follows its immediate dominator (root first).
+    pub dom_order: Vec<u32>,
+    pub retained_size: Vec<u64>,
+    pub class_of: Vec<u32>,
+    pub class_names: Vec<String>,
+    /// Wall time of each phase, for `--timings` and the benchmark.
+    pub timings: Vec<(&'static str, Duration)>,
+}
+
+impl HeapGraph {
+    /// Run every phase on a parsed snapshot.
+    pub fn build(s: Snapshot) -> HeapGraph {
+        let mut timings = Vec::new();
+        let mut t = Instant::now();
+        let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, Duration)>| {
+            timings.push((name, t.elapsed()));
+            t = Instant::now();
+        };
+        let first_edge = csr::build_edge_index(s.edge_count);
+        let r = retainers::build_retainers(&first_edge, &s.edge_to);
+        lap("retainers", &mut timings);
+        let essential = essential::essential_edges(&essential::EdgeRules {
+            first_edge: &first_edge,
+            edge_type: &s.edge_type,
+            edge_name: &s.edge_name,
+            edge_to: &s.edge_to,
+            node_type: &s.node_type,
+            node_name: &s.node_name,
+            node_id: &s.node_id,
+            root: s.root,
+            strings: &s.strings,
+        });
+        lap("essential edges", &mut timings);
+        let t0 = Instant::now();
+        let (distance, (dom, retained, dom_time)) = rayon::join(
+            || {
+                distance::compute_distances(&distance::DistanceInput {
+                    root: s.root,
+                    first_edge: &first_edge,
+                    edge_to: &s.edge_to,
+                    edge_type: &s.edge_type,
+                    edge_name: &s.edge_name,
+                    node_type: &s.node_type,
+                    node_name: &s.node_name,
+                    strings: &s.strings,
+                })
+            },
+            || {
+                let t1 = Instant::now();
+                let dom = dominators::compute_dominators(&dominators::DomInput {
+                    root: s.root,
+                    first_edge: &first_edge,
+                    edge_to: &s.edge_to,
+                    first_retainer: &r.first_retainer,
+                    retainer_edge: &r.retainer_edge,
+                    retainer_node: &r.retainer_node,
+                    essential: &essential,
+                });
+                let retained =
+                    retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+                (dom, retained, t1.elapsed())
+            },
+        );
+        timings.push(("dominators + retained", dom_time));
+        timings.push(("distances ∥ dominators", t0.elapsed()));
+        t = Instant::now();
+        let cls = classes::compute_classes(
+            &s.node_type,
+            &s.node_name,
+            &s.detachedness,
+            &s.strings,
+            &s.node_type_names,
+        );
+        timings.push(("classes", t.elapsed()));
+        HeapGraph {
+            node_type: s.node_type,
+            node_name: s.node_name,
+            node_id: s.node_id,
+            self_size: s.self_size,
+            detachedness: s.detachedness,
+            first_edge,
+            edge_type: s.edge_type,
+            edge_name: s.edge_name,
+            edge_to: s.edge_to,
+            first_retainer: r.first_retainer,
+            retainer_edge: r.retainer_edge,
+            retainer_node: r.retainer_node,
+            essential,
+            strings: s.strings,
+            locations: s.locations,
+            root: s.root,
+            node_type_names: s.node_type_names,
+            edge_type_names: s.edge_type_names,
+            distance,
+            idom: dom.idom,
+            dom_order: dom.order,
+            retained_size: retained,
+            class_of: cls.class_of,
+            class_names: cls.names,
+            timings,
+        }
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.node_type.len()
+    }
+    pub fn edge_count(&self) -> usize {
+        self.edge_to.len()
+    }
+    pub fn node(&self, i: u32) -> NodeRef<'_> {
+        NodeRef { g: self, i }
+    }
+    /// Sum of all self sizes (what DevTools calls the snapshot's total size).
+    pub fn total_size(&self) -> u64 {
+        self.self_size.iter().map(|&s| s as u64).sum()
+    }
+    /// Display name of an edge: its property / variable name, or `[index]` for elements.
+    pub fn edge_label(&self, e: u32) -> String {
+        let e = e as usize;
+        match self.edge_type[e] {
+            edge_kind::ELEMENT => format!("[{}]", self.edge_name[e]),
+            edge_kind::HIDDEN => format!("<{}>", self.edge_name[e]),
+            _ => self.strings.get(self.edge_name[e]).to_string(),
+        }
+    }
+    pub fn edge_type_name(&self, e: u32) -> &str {
+        self.edge_type_names
+            .get(self.edge_type[e as usize] as usize)
+            .map_or("unknown", |s| s.as_str())
+    }
+    /// Approximate heap bytes held by the graph (for `--timings`).
+    pub fn heap_bytes(&self) -> usize {
+        let n = self.node_count();
+        let m = self.edge_count();
+        n * (1 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 8 + 4)
+            + self.detachedness.len()
+            + m * (1 + 4 + 4 + 4 + 4)
+            + m / 8
+            + self.strings.heap_bytes()
+    }
+}
+
+/// A handle on one node for code off the hot path (reports, paths, detectors).
+#[derive(Clone, Copy)]
+pub struct NodeRef<'g> {
+    pub g: &'g HeapGraph,
+    pub i: u32,
+}
+
+impl<'g> NodeRef<'g> {
+    pub fn kind(&self) -> u8 {
+        self.g.node_type[self.i as usize]
+    }
+    pub fn type_name(&self) -> &'g str {
+        self.g
+            .node_type_names
+            .get(self.kind() as usize)
+            .map_or("unknown", |s| s.as_str())
+    }
+    pub fn name(&self) -> &'g str {
+        self.g.strings.get(self.g.node_name[self.i as usize])
+    }
+    pub fn id(&self) -> u32 {
+        self.g.node_id[self.i as usize]
+    }
+    pub fn self_size(&self) -> u64 {
+        self.g.self_size[self.i as usize] as u64
+    }
+    pub fn retained_size(&self) -> u64 {
+        self.g.retained_size[self.i as usize]
+    }
+    pub fn class_name(&self) -> &'g str {
+        &self.g.class_names[self.g.class_of[self.i as usize] as usize]
+    }
+    pub fn distance(&self) -> u32 {
+        self.g.distance[self.i as usize]
+    }
+    pub fn idom(&self) -> NodeRef<'g> {
+        self.g.node(self.g.idom[self.i as usize])
+    }
+    pub fn is_root(&self) -> bool {
+        self.i == self.g.root
+    }
+    /// Outgoing edges as `(edge index, target)`.
+    pub fn edges(&self) -> impl Iterator<Item = (u32, NodeRef<'g>)> + 'g {
+        let g = self.g;
+        let i = self.i as usize;
+        (g.first_edge[i]..g.first_edge[i + 1]).map(move |e| (e, g.node(g.edge_to[e as usize])))
+    }
+    /// Incoming edges as `(edge index, source)`.
+    pub fn retainers(&self) -> impl Iterator<Item = (u32, NodeRef<'g>)> + 'g {
+        let g = self.g;
+        let i = self.i as usize;
+        (g.first_retainer[i] as usize..g.first_retainer[i + 1] as usize)
+            .map(move |r| (g.retainer_edge[r], g.node(g.retainer_node[r])))
+    }
+    /// V8 internals a person does not own: hidden, code, synthetic, object shapes.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self.kind(),
+            node_kind::HIDDEN | node_kind::CODE | node_kind::SYNTHETIC | node_kind::OBJECT_SHAPE
+        )
+    }
+}

@@ -1,0 +1,213 @@
+//! Find the top-level sections of a snapshot (`snapshot`, `nodes`, `edges`, `strings`, …)
+//! without building a JSON tree: each value is skipped by bracket counting, with `memchr`
+//! jumping between the only bytes that matter (quotes and the bracket kind being counted).
+//! A skipped region's pages are released as the scan moves on, so scanning a 745 MB file
+//! never holds it all resident.
+
+use crate::error::ParseError;
+use memchr::{memchr2, memchr3};
+
+/// One top-level `"key": value`, with the byte range of the value.
+#[derive(Debug, Clone)]
+pub struct Section {
+    pub key: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// How far the scanner may run before releasing what it has passed.
+const RELEASE_EVERY: usize = 32 << 20;
+
+pub fn top_level_sections(
+    b: &[u8],
+    release: &dyn Fn(usize, usize),
+) -> Result<Vec<Section>, ParseError> {
+    let mut pos = skip_ws(b, 0);
+    if pos >= b.len() {
+        return Err(ParseError::new("file holds only whitespace"));
+    }
+    if b[pos] != b'{' {
+        return Err(ParseError::at(pos, "not a V8 heap snapshot: expected '{'"));
+    }
+    pos += 1;
+    let mut sections = Vec::new();
+    loop {
+        pos = skip_ws(b, pos);
+        match b.get(pos) {
+            None => return Err(truncated(b, "the top-level object")),
+            Some(b'}') if sections.is_empty() => {
+                pos += 1;
+                break;
+            }
+            Some(b'"') => {}
+            Some(_) => return Err(ParseError::at(pos, "expected a key string")),
+        }
+        let key_end = skip_string(b, pos)?;
+        let key = String::from_utf8_lossy(&b[pos + 1..key_end - 1]).into_owned();
+        pos = skip_ws(b, key_end);
+        if b.get(pos) != Some(&b':') {
+            return Err(if pos >= b.len() {
+                truncated(b, "the top-level object")
+            } else {
+                ParseError::at(pos, format!("expected ':' after key \"{key}\""))
+            });
+        }
+        pos = skip_ws(b, pos + 1);
+        let start = pos;
+        let end = skip_value(b, pos, release).map_err(|mut e| {
+            if e.message.starts_with("file ends") {
+                e.message = format!("file ends inside the \"{key}\" section (truncated?)");
+            }
+            e
+        })?;
+        release(start, end);
+        sections.push(Section { key, start, end });
+        pos = skip_ws(b, end);
+        match b.get(pos) {
+            Some(b',') => pos += 1,
+            Some(b'}') => {
+                pos += 1;
+                break;
+            }
+            None => return Err(truncated(b, "the top-level object")),
+            Some(_) => return Err(ParseError::at(pos, "expected ',' or '}' after a section")),
+        }
+    }
+    let rest = skip_ws(b, pos);
+    if rest < b.len() {
+        return Err(ParseError::at(
+            rest,
+            "unexpected data after the end of the snapshot",
+        ));
+    }
+    Ok(sections)
+}
+
+fn truncated(b: &[u8], inside: &str) -> ParseError {
+    ParseError::at(b.len(), format!("file ends inside {inside} (truncated?)"))
+}
+
+pub fn skip_ws(b: &[u8], mut pos: usize) -> usize {
+    while pos < b.len() && matches!(b[pos], b' ' | b'\n' | b'\r' | b'\t') {
+        pos += 1;
+    }
+    pos
+}
+
+/// `pos` is at the opening quote; returns the position after the closing quote.
+pub fn skip_string(b: &[u8], pos: usize) -> Result<usize, ParseError> {
+    let mut i = pos + 1;
+    loop {
+        match memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+            None => return Err(ParseError::at(b.len(), "file ends inside a string")),
+            Some(k) => {
+                let at = i + k;
+                if b[at] == b'"' {
+                    return Ok(at + 1);
+                }
+                i = at + 2;
+            }
+        }
+    }
+}
+
+fn skip_value(b: &[u8], pos: usize, release: &dyn Fn(usize, usize)) -> Result<usize, ParseError> {
+    match b.get(pos) {
+        None => Err(ParseError::at(pos, "file ends where a value was expected")),
+        Some(b'"') => skip_string(b, pos),
+        Some(b'[') => skip_nested(b, pos, b'[', b']', release),
+        Some(b'{') => skip_nested(b, pos, b'{', b'}', release),
+        Some(_) => {
+            let mut i = pos;
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
+                i += 1;
+            }
+            if i == pos {
+                return Err(ParseError::at(pos, "expected a value"));
+            }
+            Ok(i)
+        }
+    }
+}
+
+/// Skip a balanced `open … close` region. Only the bracket kind being counted matters: the
+/// other kind is balanced inside it in any valid JSON, and strings are skipped whole.
+fn skip_nested(
+    b: &[u8],
+    pos: usize,
+    open: u8,
+    close: u8,
+    release: &dyn Fn(usize, usize),
+) -> Result<usize, ParseError> {
+    let mut depth = 1usize;
+    let mut i = pos + 1;
+    let mut released = pos;
+    loop {
+        if i - released > RELEASE_EVERY {
+            release(released, i);
+            released = i;
+        }
+        let Some(k) = memchr3(b'"', open, close, &b[i.min(b.len())..]) else {
+            return Err(ParseError::at(b.len(), "file ends inside a value"));
+        };
+        let at = i + k;
+        let c = b[at];
+        if c == b'"' {
+            i = skip_string(b, at)?;
+        } else if c == open {
+            depth += 1;
+            i = at + 1;
+        } else {
+            depth -= 1;
+            i = at + 1;
+            if depth == 0 {
+                return Ok(i);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(s: &str) -> Result<Vec<(String, String)>, ParseError> {
+        let b = s.as_bytes();
+        Ok(top_level_sections(b, &|_, _| {})?
+            .into_iter()
+            .map(|x| (x.key, s[x.start..x.end].to_string()))
+            .collect())
+    }
+
+    #[test]
+    fn finds_sections_with_nested_values_and_tricky_strings() {
+        let got = keys(r#" {"a":{"x":[1,{"y":"}]"}]}, "b" : [1,2,3] ,"c":["\"]","\\"],"d":7,"e":[[1],[2,[3]]]} "#).unwrap();
+        let want: Vec<(String, String)> = vec![
+            ("a".into(), r#"{"x":[1,{"y":"}]"}]}"#.into()),
+            ("b".into(), "[1,2,3]".into()),
+            ("c".into(), r#"["\"]","\\"]"#.into()),
+            ("d".into(), "7".into()),
+            ("e".into(), "[[1],[2,[3]]]".into()),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn reports_truncation_and_garbage() {
+        let e = keys(r#"{"nodes":[1,2,3"#).unwrap_err();
+        assert!(e.message.contains("\"nodes\""), "{e}");
+        assert_eq!(e.offset, Some(15));
+        assert!(keys("[1,2]").unwrap_err().message.contains("expected '{'"));
+        assert!(keys(r#"{"a":1} x"#)
+            .unwrap_err()
+            .message
+            .contains("after the end"));
+        assert!(keys(r#"{"a" 1}"#)
+            .unwrap_err()
+            .message
+            .contains("expected ':'"));
+        assert!(keys(r#"{"a":1"#).is_err());
+        assert!(keys("").is_err());
+    }
+}

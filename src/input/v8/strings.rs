@@ -1,0 +1,297 @@
+//! The `strings` section: a JSON array of strings, decoded into one buffer plus end offsets.
+//!
+//! V8 writes one string per line (`"…",\n`), and a raw newline can only stand between
+//! elements (inside a JSON string it must be escaped), so the section is cut at newlines and
+//! decoded on all cores. Lone UTF-16 surrogates, which V8 does emit for truncated strings,
+//! become U+FFFD instead of failing the file.
+
+use crate::error::ParseError;
+use memchr::{memchr, memchr2};
+use rayon::prelude::*;
+
+/// All strings of a snapshot, by index.
+#[derive(Debug, Default, Clone)]
+pub struct Strings {
+    data: String,
+    /// `ends[i]` is where string `i` ends in `data`; it starts at `ends[i-1]` (or 0).
+    ends: Vec<usize>,
+}
+
+impl Strings {
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+    /// The string at `i`, or `""` for an index out of range (indexes are validated when the
+    /// graph is built; this keeps reporting code total).
+    pub fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        if i >= self.ends.len() {
+            return "";
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.data[start..self.ends[i]]
+    }
+    pub fn from_vec(v: Vec<String>) -> Strings {
+        let mut s = Strings::default();
+        for x in v {
+            s.data.push_str(&x);
+            s.ends.push(s.data.len());
+        }
+        s
+    }
+    pub fn heap_bytes(&self) -> usize {
+        self.data.capacity() + self.ends.capacity() * 8
+    }
+}
+
+const CHUNK_BYTES: usize = 1 << 20;
+
+struct Piece {
+    data: String,
+    ends: Vec<usize>,
+    after_comma: bool,
+}
+
+pub fn parse_strings(b: &[u8], start: usize, end: usize) -> Result<Strings, ParseError> {
+    if b.get(start) != Some(&b'[') || end < start + 2 || b[end - 1] != b']' {
+        return Err(ParseError::at(
+            start,
+            "the \"strings\" section is not an array",
+        ));
+    }
+    let (lo, hi) = (start + 1, end - 1);
+    let mut bounds = Vec::new();
+    let mut s = lo;
+    while s < hi {
+        let nominal = s.saturating_add(CHUNK_BYTES).min(hi);
+        let cut = if nominal >= hi {
+            hi
+        } else {
+            memchr(b'\n', &b[nominal..hi]).map_or(hi, |k| nominal + k + 1)
+        };
+        bounds.push((s, cut));
+        s = cut;
+    }
+    let pieces: Vec<Result<Piece, ParseError>> = bounds
+        .par_iter()
+        .map(|&(s, e)| parse_piece(&b[s..e], s, e == hi))
+        .collect();
+    let mut out = Strings::default();
+    let mut total = 0;
+    let mut ok = Vec::with_capacity(pieces.len());
+    for (k, p) in pieces.into_iter().enumerate() {
+        let p = p?;
+        // A chunk cut at a newline inside a malformed string shows up as a missing comma.
+        if k + 1 < bounds.len() && !p.after_comma && !p.ends.is_empty() {
+            return Err(ParseError::at(bounds[k].1, "expected ',' between strings"));
+        }
+        total += p.data.len();
+        ok.push(p);
+    }
+    out.data.reserve_exact(total);
+    for p in ok {
+        let base = out.data.len();
+        out.data.push_str(&p.data);
+        out.ends.extend(p.ends.iter().map(|e| e + base));
+    }
+    Ok(out)
+}
+
+fn parse_piece(b: &[u8], base: usize, last: bool) -> Result<Piece, ParseError> {
+    let mut bytes: Vec<u8> = Vec::with_capacity(b.len());
+    let mut ends = Vec::new();
+    let mut i = 0;
+    let n = b.len();
+    let mut after_comma = false;
+    loop {
+        while i < n && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+            i += 1;
+        }
+        if i == n {
+            break;
+        }
+        if b[i] != b'"' {
+            return Err(ParseError::at(
+                base + i,
+                "expected a string in the \"strings\" section",
+            ));
+        }
+        i = decode_string(b, i + 1, base, &mut bytes)?;
+        ends.push(bytes.len());
+        after_comma = false;
+        while i < n && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
+            i += 1;
+        }
+        if i == n {
+            break;
+        }
+        if b[i] != b',' {
+            return Err(ParseError::at(
+                base + i,
+                "expected ',' or ']' after a string",
+            ));
+        }
+        i += 1;
+        after_comma = true;
+    }
+    if last && after_comma {
+        return Err(ParseError::at(base + n, "trailing comma before ']'"));
+    }
+    // Raw bytes are UTF-8 in every file V8 writes; anything else is replaced, not fatal.
+    let data = match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            let bytes = e.into_bytes();
+            // Re-split per string so that replacement characters do not shift the offsets.
+            let mut data = String::with_capacity(bytes.len());
+            let mut new_ends = Vec::with_capacity(ends.len());
+            let mut prev = 0;
+            for &e in &ends {
+                data.push_str(&String::from_utf8_lossy(&bytes[prev..e]));
+                new_ends.push(data.len());
+                prev = e;
+            }
+            ends = new_ends;
+            data
+        }
+    };
+    Ok(Piece {
+        data,
+        ends,
+        after_comma,
+    })
+}
+
+/// Decode a JSON string body starting at `i` (after the opening quote) into `out`; returns
+/// the position after the closing quote.
+fn decode_string(
+    b: &[u8],
+    mut i: usize,
+    base: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, ParseError> {
+    loop {
+        let Some(k) = memchr2(b'"', b'\\', &b[i..]) else {
+            return Err(ParseError::at(
+                base + b.len(),
+                "string not closed before a line break or the end",
+            ));
+        };
+        let raw = &b[i..i + k];
+        if let Some(p) = raw.iter().position(|&c| c < 0x20) {
+            return Err(ParseError::at(
+                base + i + p,
+                "control character inside a string",
+            ));
+        }
+        out.extend_from_slice(raw);
+        i += k;
+        if b[i] == b'"' {
+            return Ok(i + 1);
+        }
+        // Escape sequence.
+        let esc = *b
+            .get(i + 1)
+            .ok_or_else(|| ParseError::at(base + i, "string ends in a backslash"))?;
+        i += 2;
+        let c = match esc {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'/' => b'/',
+            b'b' => 0x08,
+            b'f' => 0x0c,
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'u' => {
+                let hi =
+                    hex4(b, i).ok_or_else(|| ParseError::at(base + i - 2, "bad \\u escape"))?;
+                i += 4;
+                let ch = if (0xD800..0xDC00).contains(&hi) {
+                    // A high surrogate: a low one must follow to make a pair.
+                    match (b.get(i), b.get(i + 1), hex4(b, i + 2)) {
+                        (Some(b'\\'), Some(b'u'), Some(lo)) if (0xDC00..0xE000).contains(&lo) => {
+                            i += 6;
+                            char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                        }
+                        _ => None,
+                    }
+                } else {
+                    char::from_u32(hi)
+                };
+                let ch = ch.unwrap_or(char::REPLACEMENT_CHARACTER);
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                continue;
+            }
+            _ => return Err(ParseError::at(base + i - 2, "unknown escape in a string")),
+        };
+        out.push(c);
+    }
+}
+
+fn hex4(b: &[u8], i: usize) -> Option<u32> {
+    let s = b.get(i..i + 4)?;
+    let mut v = 0u32;
+    for &c in s {
+        v = v * 16 + (c as char).to_digit(16)?;
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Vec<String>, ParseError> {
+        let st = parse_strings(s.as_bytes(), 0, s.len())?;
+        Ok((0..st.len())
+            .map(|i| st.get(i as u32).to_string())
+            .collect())
+    }
+
+    #[test]
+    fn decodes_escapes_and_surrogates() {
+        let got = parse(r#"["<dummy>","a\"b\\c\/\n\t","\u00e9\u4e2d","\ud83d\ude00","lone \ud800 x","\udc00","héllo"]"#).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                "<dummy>",
+                "a\"b\\c/\n\t",
+                "é中",
+                "😀",
+                "lone \u{FFFD} x",
+                "\u{FFFD}",
+                "héllo"
+            ]
+        );
+    }
+
+    #[test]
+    fn many_lines_are_split_and_joined_in_order() {
+        let n = 200_000;
+        let mut s = String::from("[");
+        for i in 0..n {
+            if i > 0 {
+                s.push_str(",\n");
+            }
+            s.push_str(&format!("\"s{i}\\n\""));
+        }
+        s.push(']');
+        let got = parse(&s).unwrap();
+        assert_eq!(got.len(), n);
+        assert_eq!(got[123_456], "s123456\n");
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        assert!(parse(r#"["a",1]"#).is_err());
+        assert!(parse(r#"["a" "b"]"#).is_err());
+        assert!(parse(r#"["a\q"]"#).is_err());
+        assert!(parse(r#"["a",]"#).is_err());
+        assert!(parse("[\"a\nb\"]").is_err());
+    }
+}
