@@ -29,6 +29,9 @@ pub fn parse_u32_array(
     }
     let (lo, hi) = (start + 1, end - 1);
     let mut chunk_start = lo;
+    // Output buffers are reused from batch to batch: fresh multi-MB vectors would each be a
+    // new mapping from the kernel, zeroed page by page.
+    let mut buffers: Vec<Vec<u32>> = (0..BATCH_CHUNKS).map(|_| Vec::new()).collect();
     while chunk_start < hi {
         // Cut up to BATCH_CHUNKS chunks, each ending just after a comma (or at the end).
         let mut bounds = Vec::with_capacity(BATCH_CHUNKS);
@@ -46,12 +49,14 @@ pub fn parse_u32_array(
             bounds.push((chunk_start, cut));
             chunk_start = cut;
         }
-        let parsed: Vec<Result<Vec<u32>, ParseError>> = bounds
+        let results: Vec<Result<(), ParseError>> = bounds
             .par_iter()
-            .map(|&(s, e)| parse_chunk(&b[s..e], s, e == hi))
+            .zip(buffers.par_iter_mut())
+            .map(|(&(s, e), buf)| parse_chunk(&b[s..e], s, e == hi, buf))
             .collect();
-        for values in parsed {
-            consume(&values?)?;
+        for (r, values) in results.into_iter().zip(&buffers) {
+            r?;
+            consume(values)?;
         }
         release(batch_start, chunk_start);
     }
@@ -65,8 +70,8 @@ fn is_ws(c: u8) -> bool {
 
 /// Parse one chunk: `ws* int ws* (',' ws* int ws*)*`, ending with a comma unless `last`.
 /// `base` is the chunk's offset in the file, for error positions.
-fn parse_chunk(b: &[u8], base: usize, last: bool) -> Result<Vec<u32>, ParseError> {
-    let mut out = Vec::with_capacity(b.len() / 3 + 1);
+fn parse_chunk(b: &[u8], base: usize, last: bool, out: &mut Vec<u32>) -> Result<(), ParseError> {
+    out.clear();
     let n = b.len();
     let mut i = 0;
     let mut after_comma = false;
@@ -115,7 +120,7 @@ fn parse_chunk(b: &[u8], base: usize, last: bool) -> Result<Vec<u32>, ParseError
     if last && after_comma {
         return Err(ParseError::at(base + n, "trailing comma before ']'"));
     }
-    Ok(out)
+    Ok(())
 }
 
 fn show(c: u8) -> String {
