@@ -9,7 +9,9 @@ pub mod diff;
 pub mod error;
 pub mod graph;
 pub mod input;
+pub mod jemalloc_diff;
 pub mod report;
+pub mod symbolize;
 
 use error::{Error, ParseError, Result};
 use graph::HeapGraph;
@@ -49,10 +51,12 @@ pub fn load_v8(path: &Path) -> Result<HeapGraph> {
         )),
     }
     let release = |s: usize, e: usize| bytes.release(s, e);
-    let snap = input::v8::parse(data, &release).map_err(|e| Error::input(path, e))?;
+    let mut snap = input::v8::parse(data, &release).map_err(|e| Error::input(path, e))?;
     drop(bytes);
     let parse_time = t.elapsed();
+    let parse_steps = std::mem::take(&mut snap.timings);
     let mut g = HeapGraph::build(snap);
+    g.timings.splice(0..0, parse_steps);
     g.timings.insert(0, ("read + parse", parse_time));
     Ok(g)
 }
@@ -81,8 +85,10 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
         top: cfg.top,
         terminal: cfg.output.is_none() && std::io::stdout().is_terminal(),
     };
+    let model_time = t_report.elapsed();
     report::write(&report, cfg.format, &opts, cfg.output.as_deref())?;
     if cfg.timings {
+        eprintln!("report model {:>8.1} ms", model_time.as_secs_f64() * 1e3);
         for (g, name) in graphs.iter().zip(&names) {
             eprintln!(
                 "{name}: {} nodes, {} edges, ~{} MB of columns",

@@ -154,7 +154,7 @@ fn edge_pointing_outside_the_node_array() {
     let r = b.node("synthetic", "", 1, 0);
     let a = b.node("object", "A", 3, 10);
     b.edge(r, "element", "1", a);
-    let json = b.to_json();
+    let json = b.json();
     // The one edge points at offset 7 (node 1); make it 7 * 50 (node 50, which does not exist).
     let json = json.replace("\"edges\":[1,1,7]", "\"edges\":[1,1,350]");
     assert!(json.contains("350"));
@@ -172,7 +172,7 @@ fn names_and_types_out_of_range() {
     let mut b = Builder::new();
     let r = b.node("synthetic", "", 1, 0);
     let _ = r;
-    let json = b.to_json();
+    let json = b.json();
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("names.heapsnapshot");
     // Node 0 names string 99 (there are two strings).

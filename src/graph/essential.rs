@@ -96,17 +96,19 @@ pub fn essential_edges(g: &EdgeRules<'_>) -> BitSet {
         for e in lo..hi {
             let t = g.edge_to[e] as usize;
             let kind = g.edge_type[e];
-            let ok = if kind == edge_kind::INTERNAL
+            // The WeakMap table's side of an ephemeron pair (the key's side is kept).
+            let weakmap_table_side = kind == edge_kind::INTERNAL
                 && !tables.is_empty()
-                && tables.get(&g.edge_name[e]) == Some(&g.node_id[src])
-            {
-                false
-            } else if kind == edge_kind::WEAK || t == src {
+                && tables.get(&g.edge_name[e]) == Some(&g.node_id[src]);
+            let ok = if weakmap_table_side || kind == edge_kind::WEAK || t == src {
                 false
             } else if from_root {
                 true
             } else {
-                kind != edge_kind::SHORTCUT && !(owned.get(t) && !owned.get(src))
+                // Shortcuts count only from the root; nothing outside the page may
+                // dominate into it.
+                let into_page_from_outside = owned.get(t) && !owned.get(src);
+                kind != edge_kind::SHORTCUT && !into_page_from_outside
             };
             if ok {
                 bits.set(e);

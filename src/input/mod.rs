@@ -1,6 +1,7 @@
 //! Reading heap dumps: open and map the file, undo gzip, decide what kind of dump it is, and
 //! hand the bytes to the format's parser.
 
+pub mod jemalloc;
 pub mod mmap;
 pub mod sniff;
 pub mod v8;

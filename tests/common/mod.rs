@@ -22,19 +22,21 @@ pub fn gunzip_fixture(rel: &str) -> Vec<u8> {
     out
 }
 
+/// One node of a synthetic snapshot.
+pub struct SynthNode {
+    pub ty: &'static str,
+    pub name: String,
+    pub id: u32,
+    pub self_size: u32,
+    pub detachedness: u32,
+    /// (type, name or index, target ordinal)
+    pub edges: Vec<(&'static str, String, usize)>,
+}
+
 /// A synthetic snapshot in V8's layout (7 node fields, V8's type lists).
 #[derive(Default)]
 pub struct Builder {
-    pub strings: Vec<String>,
-    /// (type, name, id, self_size, detachedness, edges: (type, name_or_index, to))
-    pub nodes: Vec<(
-        &'static str,
-        String,
-        u32,
-        u32,
-        u32,
-        Vec<(&'static str, String, usize)>,
-    )>,
+    pub nodes: Vec<SynthNode>,
 }
 
 const NODE_TYPES: [&str; 15] = [
@@ -60,52 +62,59 @@ const EDGE_TYPES: [&str; 7] = [
 
 impl Builder {
     pub fn new() -> Builder {
-        Builder {
-            strings: vec!["<dummy>".into()],
-            nodes: Vec::new(),
-        }
-    }
-    fn string(&mut self, s: &str) -> usize {
-        if let Some(i) = self.strings.iter().position(|x| x == s) {
-            return i;
-        }
-        self.strings.push(s.to_string());
-        self.strings.len() - 1
+        Builder::default()
     }
     /// Add a node; returns its ordinal.
     pub fn node(&mut self, ty: &'static str, name: &str, id: u32, self_size: u32) -> usize {
-        self.nodes
-            .push((ty, name.to_string(), id, self_size, 0, Vec::new()));
+        self.nodes.push(SynthNode {
+            ty,
+            name: name.to_string(),
+            id,
+            self_size,
+            detachedness: 0,
+            edges: Vec::new(),
+        });
         self.nodes.len() - 1
     }
     pub fn detached(&mut self, n: usize, state: u32) {
-        self.nodes[n].4 = state;
+        self.nodes[n].detachedness = state;
     }
     /// Add an edge `from → to`. For `element`/`hidden` edges `name` is the index.
     pub fn edge(&mut self, from: usize, ty: &'static str, name: &str, to: usize) {
-        self.nodes[from].5.push((ty, name.to_string(), to));
+        self.nodes[from].edges.push((ty, name.to_string(), to));
     }
-    pub fn to_json(&mut self) -> String {
-        let nodes = std::mem::take(&mut self.nodes);
+    pub fn json(&self) -> String {
+        let mut strings: Vec<String> = vec!["<dummy>".into()];
+        let mut string = |s: &str| -> usize {
+            if let Some(i) = strings.iter().position(|x| x == s) {
+                return i;
+            }
+            strings.push(s.to_string());
+            strings.len() - 1
+        };
         let mut node_vals = Vec::new();
         let mut edge_vals = Vec::new();
-        for (ty, name, id, size, det, edges) in &nodes {
-            let t = NODE_TYPES.iter().position(|x| x == ty).unwrap();
-            let nm = self.string(name);
-            node_vals.push(format!("{t},{nm},{id},{size},{},0,{det}", edges.len()));
-            for (ety, ename, to) in edges {
+        for n in &self.nodes {
+            let t = NODE_TYPES.iter().position(|x| *x == n.ty).unwrap();
+            let nm = string(&n.name);
+            node_vals.push(format!(
+                "{t},{nm},{},{},{},0,{}",
+                n.id,
+                n.self_size,
+                n.edges.len(),
+                n.detachedness
+            ));
+            for (ety, ename, to) in &n.edges {
                 let et = EDGE_TYPES.iter().position(|x| x == ety).unwrap();
                 let en = if *ety == "element" || *ety == "hidden" {
                     ename.parse::<usize>().unwrap()
                 } else {
-                    self.string(ename)
+                    string(ename)
                 };
                 edge_vals.push(format!("{et},{en},{}", to * 7));
             }
         }
-        self.nodes = nodes;
-        let strings: Vec<String> = self
-            .strings
+        let strings: Vec<String> = strings
             .iter()
             .map(|s| serde_json::to_string(s).unwrap())
             .collect();
@@ -127,9 +136,9 @@ impl Builder {
             strings.join(",\n"),
         )
     }
-    pub fn write(&mut self, dir: &Path, name: &str) -> PathBuf {
+    pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let p = dir.join(name);
-        std::fs::write(&p, self.to_json()).unwrap();
+        std::fs::write(&p, self.json()).unwrap();
         p
     }
 }

@@ -69,53 +69,62 @@ fn is_ws(c: u8) -> bool {
 }
 
 /// Parse one chunk: `ws* int ws* (',' ws* int ws*)*`, ending with a comma unless `last`.
-/// `base` is the chunk's offset in the file, for error positions.
+/// `base` is the chunk's offset in the file, for error positions. One pass, one branch per
+/// byte in the common case (a digit, or a comma after a number).
 fn parse_chunk(b: &[u8], base: usize, last: bool, out: &mut Vec<u32>) -> Result<(), ParseError> {
     out.clear();
     let n = b.len();
     let mut i = 0;
+    // After a number and before its comma.
+    let mut need_comma = false;
     let mut after_comma = false;
-    loop {
-        while i < n && is_ws(b[i]) {
+    while i < n {
+        let c = b[i];
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            if need_comma {
+                return Err(ParseError::at(base + i, "expected ',' between integers"));
+            }
+            let s = i;
+            let mut v = d as u64;
             i += 1;
-        }
-        if i == n {
-            break;
-        }
-        let s = i;
-        let mut v: u64 = 0;
-        while i < n && b[i].is_ascii_digit() {
-            v = v.wrapping_mul(10).wrapping_add((b[i] - b'0') as u64);
+            while i < n {
+                let d = b[i].wrapping_sub(b'0');
+                if d >= 10 {
+                    break;
+                }
+                v = v.wrapping_mul(10).wrapping_add(d as u64);
+                i += 1;
+            }
+            if i - s > 10 || v > u32::MAX as u64 {
+                return Err(ParseError::at(
+                    base + s,
+                    "integer too large (more than 4294967295)",
+                ));
+            }
+            out.push(v as u32);
+            need_comma = true;
+            after_comma = false;
+        } else if c == b',' {
+            if !need_comma {
+                return Err(ParseError::at(base + i, "expected an integer, found ','"));
+            }
+            need_comma = false;
+            after_comma = true;
             i += 1;
-        }
-        if i == s {
+        } else if is_ws(c) {
+            i += 1;
+        } else {
+            let what = if need_comma {
+                "expected ',' or ']'"
+            } else {
+                "expected an integer"
+            };
             return Err(ParseError::at(
                 base + i,
-                format!("expected an integer, found {}", show(b[i])),
+                format!("{what}, found {}", show(c)),
             ));
         }
-        if i - s > 10 || v > u32::MAX as u64 {
-            return Err(ParseError::at(
-                base + s,
-                "integer too large (more than 4294967295)",
-            ));
-        }
-        out.push(v as u32);
-        after_comma = false;
-        while i < n && is_ws(b[i]) {
-            i += 1;
-        }
-        if i == n {
-            break;
-        }
-        if b[i] != b',' {
-            return Err(ParseError::at(
-                base + i,
-                format!("expected ',' or ']', found {}", show(b[i])),
-            ));
-        }
-        i += 1;
-        after_comma = true;
     }
     if last && after_comma {
         return Err(ParseError::at(base + n, "trailing comma before ']'"));

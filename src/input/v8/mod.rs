@@ -95,6 +95,8 @@ pub struct Snapshot {
     pub edge_type_names: Vec<String>,
     /// `meta.node_fields` as found, for diagnostics.
     pub node_fields: Vec<String>,
+    /// Wall time of the parse steps, for `--timings`.
+    pub timings: Vec<(&'static str, std::time::Duration)>,
 }
 
 impl Snapshot {
@@ -107,7 +109,7 @@ impl Snapshot {
 }
 
 /// Read fields named in `meta` once, so the parse loop only looks up a small table.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum NodeField {
     Type,
     Name,
@@ -263,7 +265,9 @@ fn parse_meta(b: &[u8], start: usize, end: usize) -> Result<Meta, ParseError> {
 
 /// Parse a whole snapshot. `release` is told which byte ranges are no longer needed.
 pub fn parse(b: &[u8], release: &(dyn Fn(usize, usize) + Sync)) -> Result<Snapshot, ParseError> {
+    let t = std::time::Instant::now();
     let sections = scan::top_level_sections(b, release)?;
+    let scan_time = t.elapsed();
     let find = |k: &str| sections.iter().find(|s| s.key == k);
     let need = |k: &str| {
         find(k).ok_or_else(|| {
@@ -281,8 +285,14 @@ pub fn parse(b: &[u8], release: &(dyn Fn(usize, usize) + Sync)) -> Result<Snapsh
     let ((nodes, edges), (strings, locations)) = rayon::join(
         || {
             rayon::join(
-                || parse_nodes(b, nodes_sec, &meta, release),
-                || parse_edges(b, edges_sec, &meta, release),
+                || {
+                    let t = std::time::Instant::now();
+                    parse_nodes(b, nodes_sec, &meta, release).map(|s| (s, t.elapsed()))
+                },
+                || {
+                    let t = std::time::Instant::now();
+                    parse_edges(b, edges_sec, &meta, release).map(|e| (e, t.elapsed()))
+                },
             )
         },
         || {
@@ -297,8 +307,13 @@ pub fn parse(b: &[u8], release: &(dyn Fn(usize, usize) + Sync)) -> Result<Snapsh
             )
         },
     );
-    let mut snap = nodes?;
-    let (edge_type, edge_name, edge_to) = edges?;
+    let (mut snap, nodes_time) = nodes?;
+    let ((edge_type, edge_name, edge_to), edges_time) = edges?;
+    snap.timings = vec![
+        ("scan sections", scan_time),
+        ("parse nodes", nodes_time),
+        ("parse edges", edges_time),
+    ];
     snap.edge_type = edge_type;
     snap.edge_name = edge_name;
     snap.edge_to = edge_to;
@@ -309,6 +324,45 @@ pub fn parse(b: &[u8], release: &(dyn Fn(usize, usize) + Sync)) -> Result<Snapsh
     snap.node_fields = meta.node_fields.clone();
     validate(&mut snap, &meta, nodes_sec.start, edges_sec.start)?;
     Ok(snap)
+}
+
+/// Feed whole records of `stride` values to `f`, carrying a partial record over from one
+/// chunk to the next.
+fn for_each_record(
+    stride: usize,
+    carry: &mut Vec<u32>,
+    mut vals: &[u32],
+    f: &mut dyn FnMut(&[u32]) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    if !carry.is_empty() {
+        let take = (stride - carry.len()).min(vals.len());
+        carry.extend_from_slice(&vals[..take]);
+        vals = &vals[take..];
+        if carry.len() < stride {
+            return Ok(());
+        }
+        f(carry)?;
+        carry.clear();
+    }
+    let mut recs = vals.chunks_exact(stride);
+    for rec in &mut recs {
+        f(rec)?;
+    }
+    carry.extend_from_slice(recs.remainder());
+    Ok(())
+}
+
+/// `offset / stride` if it divides evenly; the usual strides are constants so that the
+/// compiler turns the division into a multiply.
+#[inline]
+fn ordinal(offset: u32, stride: u32) -> Option<u32> {
+    let (q, r) = match stride {
+        7 => (offset / 7, offset % 7),
+        6 => (offset / 6, offset % 6),
+        5 => (offset / 5, offset % 5),
+        s => (offset / s, offset % s),
+    };
+    (r == 0).then_some(q)
 }
 
 fn parse_nodes(
@@ -330,46 +384,50 @@ fn parse_nodes(
         edge_count: Vec::with_capacity(cap),
         ..Default::default()
     };
-    let has_detached = meta.node_roles.contains(&NodeField::Detachedness);
-    if has_detached {
+    let at = |role: NodeField| meta.node_roles.iter().position(|r| *r == role);
+    let (Some(ti), Some(ni), Some(ii), Some(si), Some(ei)) = (
+        at(NodeField::Type),
+        at(NodeField::Name),
+        at(NodeField::Id),
+        at(NodeField::SelfSize),
+        at(NodeField::EdgeCount),
+    ) else {
+        return Err(ParseError::at(sec.start, "node fields missing from meta"));
+    };
+    let di = at(NodeField::Detachedness);
+    if di.is_some() {
         s.detachedness.reserve_exact(cap);
     }
-    let roles = &meta.node_roles;
     let tmap = &meta.node_type_map;
-    let mut k = 0usize;
-    let mut index = 0usize;
-    ints::parse_u32_array(b, sec.start, sec.end, release, &mut |vals| {
-        for &v in vals {
-            match roles[k] {
-                NodeField::Type => {
-                    let code = *tmap.get(v as usize).ok_or_else(|| {
-                        ParseError::new(format!(
-                            "node {} has type {v}, but meta lists {} node types",
-                            index / stride,
-                            tmap.len()
-                        ))
-                    })?;
-                    s.node_type.push(code)
-                }
-                NodeField::Name => s.node_name.push(v),
-                NodeField::Id => s.node_id.push(v),
-                NodeField::SelfSize => s.self_size.push(v),
-                NodeField::EdgeCount => s.edge_count.push(v),
-                NodeField::Detachedness => s.detachedness.push(v.min(2) as u8),
-                NodeField::Ignored => {}
-            }
-            k += 1;
-            index += 1;
-            if k == stride {
-                k = 0;
-            }
+    let mut carry = Vec::with_capacity(stride);
+    let mut total = 0usize;
+    let mut record = |rec: &[u32]| -> Result<(), ParseError> {
+        let code = *tmap.get(rec[ti] as usize).ok_or_else(|| {
+            ParseError::new(format!(
+                "node {} has type {}, but meta lists {} node types",
+                s.node_type.len(),
+                rec[ti],
+                tmap.len()
+            ))
+        })?;
+        s.node_type.push(code);
+        s.node_name.push(rec[ni]);
+        s.node_id.push(rec[ii]);
+        s.self_size.push(rec[si]);
+        s.edge_count.push(rec[ei]);
+        if let Some(di) = di {
+            s.detachedness.push(rec[di].min(2) as u8);
         }
         Ok(())
+    };
+    ints::parse_u32_array(b, sec.start, sec.end, release, &mut |vals| {
+        total += vals.len();
+        for_each_record(stride, &mut carry, vals, &mut record)
     })?;
-    if k != 0 {
+    if !carry.is_empty() {
         return Err(ParseError::at(
             sec.start,
-            format!("the \"nodes\" array holds {index} numbers, not a multiple of the {stride} node fields"),
+            format!("the \"nodes\" array holds {total} numbers, not a multiple of the {stride} node fields"),
         ));
     }
     Ok(s)
@@ -384,7 +442,7 @@ fn parse_edges(
     release: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<EdgeColumns, ParseError> {
     let stride = meta.edge_stride;
-    let node_stride = meta.node_roles.len() as u64;
+    let node_stride = meta.node_roles.len() as u32;
     let fits = (sec.end - sec.start) / (2 * stride.max(1));
     let cap = meta.edge_count.map_or(fits, |c| (c as usize).min(fits));
     let (mut et, mut en, mut eto) = (
@@ -394,42 +452,36 @@ fn parse_edges(
     );
     let [ti, ni, toi] = meta.edge_roles;
     let tmap = &meta.edge_type_map;
-    let mut k = 0usize;
-    let mut index = 0usize;
-    ints::parse_u32_array(b, sec.start, sec.end, release, &mut |vals| {
-        for &v in vals {
-            if k == ti {
-                let code = *tmap.get(v as usize).ok_or_else(|| {
-                    ParseError::new(format!(
-                        "edge {} has type {v}, but meta lists {} edge types",
-                        index / stride,
-                        tmap.len()
-                    ))
-                })?;
-                et.push(code);
-            } else if k == ni {
-                en.push(v);
-            } else if k == toi {
-                if v as u64 % node_stride != 0 {
-                    return Err(ParseError::new(format!(
-                        "edge {} has to_node {v}, which is not a multiple of the {node_stride} node fields",
-                        index / stride
-                    )));
-                }
-                eto.push((v as u64 / node_stride) as u32);
-            }
-            k += 1;
-            index += 1;
-            if k == stride {
-                k = 0;
-            }
-        }
+    let mut carry = Vec::with_capacity(stride);
+    let mut total = 0usize;
+    let mut record = |rec: &[u32]| -> Result<(), ParseError> {
+        let e = et.len();
+        let code = *tmap.get(rec[ti] as usize).ok_or_else(|| {
+            ParseError::new(format!(
+                "edge {e} has type {}, but meta lists {} edge types",
+                rec[ti],
+                tmap.len()
+            ))
+        })?;
+        let to = ordinal(rec[toi], node_stride).ok_or_else(|| {
+            ParseError::new(format!(
+                "edge {e} has to_node {}, which is not a multiple of the {node_stride} node fields",
+                rec[toi]
+            ))
+        })?;
+        et.push(code);
+        en.push(rec[ni]);
+        eto.push(to);
         Ok(())
+    };
+    ints::parse_u32_array(b, sec.start, sec.end, release, &mut |vals| {
+        total += vals.len();
+        for_each_record(stride, &mut carry, vals, &mut record)
     })?;
-    if k != 0 {
+    if !carry.is_empty() {
         return Err(ParseError::at(
             sec.start,
-            format!("the \"edges\" array holds {index} numbers, not a multiple of the {stride} edge fields"),
+            format!("the \"edges\" array holds {total} numbers, not a multiple of the {stride} edge fields"),
         ));
     }
     Ok((et, en, eto))

@@ -1,0 +1,1 @@
+//! jemalloc heap profiles (in progress).

@@ -1,0 +1,1 @@
+//! jemalloc profile diff (in progress).

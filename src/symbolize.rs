@@ -1,0 +1,1 @@
+//! Native stacks to functions (in progress).
