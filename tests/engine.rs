@@ -1,6 +1,6 @@
 //! The graph engine against independent oracles: petgraph's dominator algorithm on every
-#![allow(clippy::needless_range_loop)] // index loops read plainest in oracle code
 //! fixture, subtree sums for retained sizes, and synthetic graphs for DevTools' edge rules.
+#![allow(clippy::needless_range_loop)] // index loops read plainest in oracle code
 
 mod common;
 

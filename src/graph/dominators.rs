@@ -8,7 +8,9 @@
 //! their own DFS under the root, so they still dominate what only they hold; what is left
 //! (unreachable cycles) hangs directly under the root. Both are the root's children through
 //! virtual edges, which is the graph the test oracle checks against.
-//! Cost: O(m α(m, n)); memory: six u32 arrays of n entries while running.
+//! Two phases: [`number_nodes`] (the DFS, forward edges only) and [`compute_dominators`]
+//! (semidominators over essential retainers, then the NCA climb).
+//! Cost: O(m α(m, n)); memory: 28 bytes per node while running.
 
 use super::BitSet;
 
@@ -22,19 +24,30 @@ pub struct Dominators {
     pub reached: usize,
 }
 
-pub struct DomInput<'a> {
-    pub root: u32,
-    pub first_edge: &'a [u32],
-    pub edge_to: &'a [u32],
-    pub first_retainer: &'a [u32],
-    pub retainer_edge: &'a [u32],
-    pub retainer_node: &'a [u32],
-    pub essential: &'a BitSet,
+/// A DFS preorder numbering of every node (phase one; needs forward edges only, so it runs
+/// while the retainers are being built).
+pub struct Numbering {
+    /// Preorder number of every node (1-based).
+    pub pre: Vec<u32>,
+    /// Node of every preorder number (`vertex[0]` unused).
+    pub vertex: Vec<u32>,
+    /// DFS parent's preorder number (1 for the root's children, real or virtual).
+    pub parent: Vec<u32>,
+    pub reached: usize,
 }
 
-pub fn compute_dominators(g: &DomInput<'_>) -> Dominators {
-    let n = g.first_edge.len() - 1;
-    let root = g.root as usize;
+/// Phase one: number every node in DFS preorder over essential edges, in edge order, from the
+/// root; then the DevTools passes for nodes the root does not reach. `has_essential_retainer`
+/// marks nodes that some essential edge points at.
+pub fn number_nodes(
+    root: u32,
+    first_edge: &[u32],
+    edge_to: &[u32],
+    essential: &BitSet,
+    has_essential_retainer: &BitSet,
+) -> Numbering {
+    let n = first_edge.len() - 1;
+    let root = root as usize;
     // Preorder numbers start at 1; 0 means "not reached" and is the forest's null link.
     let mut pre = vec![0u32; n];
     let mut vertex = vec![0u32; n + 1];
@@ -45,18 +58,18 @@ pub fn compute_dominators(g: &DomInput<'_>) -> Dominators {
     let mut stack: Vec<(u32, u32)> = Vec::new();
     let mut dfs =
         |start: usize, count: &mut u32, pre: &mut [u32], vertex: &mut [u32], parent: &mut [u32]| {
-            stack.push((start as u32, g.first_edge[start]));
+            stack.push((start as u32, first_edge[start]));
             while let Some(top) = stack.last_mut() {
                 let v = top.0 as usize;
-                let end = g.first_edge[v + 1];
+                let end = first_edge[v + 1];
                 let mut next = None;
                 while top.1 < end {
                     let e = top.1;
                     top.1 += 1;
-                    if !g.essential.get(e as usize) {
+                    if !essential.get(e as usize) {
                         continue;
                     }
-                    let w = g.edge_to[e as usize] as usize;
+                    let w = edge_to[e as usize] as usize;
                     if pre[w] == 0 {
                         *count += 1;
                         pre[w] = *count;
@@ -67,7 +80,7 @@ pub fn compute_dominators(g: &DomInput<'_>) -> Dominators {
                     }
                 }
                 match next {
-                    Some(w) => stack.push((w, g.first_edge[w as usize])),
+                    Some(w) => stack.push((w, first_edge[w as usize])),
                     None => {
                         stack.pop();
                     }
@@ -76,15 +89,11 @@ pub fn compute_dominators(g: &DomInput<'_>) -> Dominators {
         };
     dfs(root, &mut count, &mut pre, &mut vertex, &mut parent);
     let reached = count as usize;
-    // Pass A: nodes with no essential retainer at all (held only weakly, or not at all) hang
-    // under the root with what they alone hold below them.
-    let has_essential_retainer = |v: usize| {
-        (g.first_retainer[v] as usize..g.first_retainer[v + 1] as usize)
-            .any(|r| g.essential.get(g.retainer_edge[r] as usize))
-    };
     if reached < n {
+        // Pass A: nodes with no essential retainer at all (held only weakly, or not at all)
+        // hang under the root with what they alone hold below them.
         for v in 0..n {
-            if pre[v] == 0 && !has_essential_retainer(v) {
+            if pre[v] == 0 && !has_essential_retainer.get(v) {
                 count += 1;
                 pre[v] = count;
                 vertex[count as usize] = v as u32;
@@ -102,7 +111,32 @@ pub fn compute_dominators(g: &DomInput<'_>) -> Dominators {
             }
         }
     }
-    let numbered = count as usize;
+    Numbering {
+        pre,
+        vertex,
+        parent,
+        reached,
+    }
+}
+
+/// What phase two reads: the numbering and the essential retainers.
+pub struct DomInput<'a> {
+    pub first_retainer: &'a [u32],
+    pub retainer_edge: &'a [u32],
+    pub retainer_node: &'a [u32],
+    pub essential: &'a BitSet,
+}
+
+/// Phase two: semidominators and immediate dominators.
+pub fn compute_dominators(num: Numbering, g: &DomInput<'_>) -> Dominators {
+    let Numbering {
+        pre,
+        vertex,
+        parent,
+        reached,
+    } = num;
+    let numbered = vertex.len() - 1;
+    let count = numbered as u32;
 
     // Semidominators, in reverse preorder, with a link-eval forest over processed vertices.
     // One record per vertex keeps a forest step to one cache miss on a 9M-node heap.

@@ -84,9 +84,11 @@ pub fn page_owned(g: &EdgeRules<'_>) -> BitSet {
     owned
 }
 
-pub fn essential_edges(g: &EdgeRules<'_>) -> BitSet {
+/// The essential edges, and the nodes at least one essential edge points at.
+pub fn essential_edges(g: &EdgeRules<'_>) -> (BitSet, BitSet) {
     let m = g.edge_type.len();
     let mut bits = BitSet::new(m);
+    let mut retained = BitSet::new(g.first_edge.len() - 1);
     let tables = weakmap_table_ids(g.strings);
     let owned = page_owned(g);
     let n = g.first_edge.len() - 1;
@@ -112,8 +114,9 @@ pub fn essential_edges(g: &EdgeRules<'_>) -> BitSet {
             };
             if ok {
                 bits.set(e);
+                retained.set(t);
             }
         }
     }
-    bits
+    (bits, retained)
 }

@@ -73,16 +73,13 @@ pub struct HeapGraph {
 impl HeapGraph {
     /// Run every phase on a parsed snapshot.
     pub fn build(s: Snapshot) -> HeapGraph {
-        let mut timings = Vec::new();
-        let mut t = Instant::now();
-        let mut lap = |name: &'static str, timings: &mut Vec<(&'static str, Duration)>| {
-            timings.push((name, t.elapsed()));
-            t = Instant::now();
-        };
+        fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
+            let t = Instant::now();
+            let v = f();
+            (v, t.elapsed())
+        }
         let first_edge = csr::build_edge_index(s.edge_count);
-        let r = retainers::build_retainers(&first_edge, &s.edge_to);
-        lap("retainers", &mut timings);
-        let essential = essential::essential_edges(&essential::EdgeRules {
+        let rules = essential::EdgeRules {
             first_edge: &first_edge,
             edge_type: &s.edge_type,
             edge_name: &s.edge_name,
@@ -92,49 +89,71 @@ impl HeapGraph {
             node_id: &s.node_id,
             root: s.root,
             strings: &s.strings,
-        });
-        lap("essential edges", &mut timings);
-        let t0 = Instant::now();
-        let (distance, (dom, retained, dom_time)) = rayon::join(
+        };
+        // Two cores, two lanes. The DFS numbering needs forward edges only, so it runs while
+        // the reverse CSR is built; distances and classes run beside the semidominators.
+        let ((r, t_retainers), ((essential, numbering), t_number)) = rayon::join(
+            || timed(|| retainers::build_retainers(&first_edge, &s.edge_to)),
             || {
-                distance::compute_distances(&distance::DistanceInput {
-                    root: s.root,
-                    first_edge: &first_edge,
-                    edge_to: &s.edge_to,
-                    edge_type: &s.edge_type,
-                    edge_name: &s.edge_name,
-                    node_type: &s.node_type,
-                    node_name: &s.node_name,
-                    strings: &s.strings,
+                timed(|| {
+                    let (essential, has_essential_retainer) = essential::essential_edges(&rules);
+                    let numbering = dominators::number_nodes(
+                        s.root,
+                        &first_edge,
+                        &s.edge_to,
+                        &essential,
+                        &has_essential_retainer,
+                    );
+                    (essential, numbering)
+                })
+            },
+        );
+        let (((dom, retained), t_dom), ((distance, cls), t_side)) = rayon::join(
+            || {
+                timed(|| {
+                    let dom = dominators::compute_dominators(
+                        numbering,
+                        &dominators::DomInput {
+                            first_retainer: &r.first_retainer,
+                            retainer_edge: &r.retainer_edge,
+                            retainer_node: &r.retainer_node,
+                            essential: &essential,
+                        },
+                    );
+                    let retained =
+                        retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+                    (dom, retained)
                 })
             },
             || {
-                let t1 = Instant::now();
-                let dom = dominators::compute_dominators(&dominators::DomInput {
-                    root: s.root,
-                    first_edge: &first_edge,
-                    edge_to: &s.edge_to,
-                    first_retainer: &r.first_retainer,
-                    retainer_edge: &r.retainer_edge,
-                    retainer_node: &r.retainer_node,
-                    essential: &essential,
-                });
-                let retained =
-                    retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-                (dom, retained, t1.elapsed())
+                timed(|| {
+                    let distance = distance::compute_distances(&distance::DistanceInput {
+                        root: s.root,
+                        first_edge: &first_edge,
+                        edge_to: &s.edge_to,
+                        edge_type: &s.edge_type,
+                        edge_name: &s.edge_name,
+                        node_type: &s.node_type,
+                        node_name: &s.node_name,
+                        strings: &s.strings,
+                    });
+                    let cls = classes::compute_classes(
+                        &s.node_type,
+                        &s.node_name,
+                        &s.detachedness,
+                        &s.strings,
+                        &s.node_type_names,
+                    );
+                    (distance, cls)
+                })
             },
         );
-        timings.push(("dominators + retained", dom_time));
-        timings.push(("distances ∥ dominators", t0.elapsed()));
-        t = Instant::now();
-        let cls = classes::compute_classes(
-            &s.node_type,
-            &s.node_name,
-            &s.detachedness,
-            &s.strings,
-            &s.node_type_names,
-        );
-        timings.push(("classes", t.elapsed()));
+        let timings = vec![
+            ("retainers", t_retainers),
+            ("essential + DFS numbering", t_number),
+            ("semidominators + retained", t_dom),
+            ("distances + classes", t_side),
+        ];
         HeapGraph {
             node_type: s.node_type,
             node_name: s.node_name,

@@ -78,7 +78,10 @@ pub const DOMINATOR_ROWS: usize = 20;
 
 impl Report {
     pub fn summary(path: &str, g: &HeapGraph) -> Report {
-        let stats = diff::class_stats(g);
+        let (stats, dominators) = rayon::join(
+            || diff::class_stats(g),
+            || largest_dominators(g, DOMINATOR_ROWS),
+        );
         let mut classes: Vec<ClassRow> = stats
             .iter()
             .enumerate()
@@ -109,7 +112,7 @@ impl Report {
             mode: Mode::Summary,
             snapshots: vec![snapshot_info(path, g)],
             classes,
-            dominators: largest_dominators(g, DOMINATOR_ROWS),
+            dominators,
         }
     }
 
