@@ -146,7 +146,8 @@ fn eight_digits(word: u64, len: u32) -> u32 {
 }
 
 /// The byte-at-a-time parser: the definition of the grammar and its errors.
-pub(crate) fn parse_chunk_reference(
+#[cfg(test)]
+fn parse_chunk_reference(
     b: &[u8],
     base: usize,
     last: bool,
