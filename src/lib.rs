@@ -12,6 +12,7 @@ pub mod input;
 pub mod jemalloc_diff;
 pub mod report;
 pub mod symbolize;
+pub mod trace;
 
 use error::{Error, ParseError, Result};
 use graph::HeapGraph;
@@ -74,7 +75,7 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
     let t_report = Instant::now();
     let report = match &graphs[..] {
         [g] => Report::summary(&names[0], g),
-        [b, a] => Report::comparison([&names[0], &names[1]], b, a),
+        [b, a] => Report::comparison([&names[0], &names[1]], b, a, &report::ReportOptions::default()),
         _ => {
             return Err(Error::Usage(
                 "give one snapshot (summary) or two (comparison)".into(),

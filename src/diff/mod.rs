@@ -8,7 +8,7 @@
 //!   Implemented as one merge-join of the two snapshots' ids sorted in parallel, instead of
 //!   DevTools' per-class id lists.
 
-use crate::graph::{retained::dominator_children, HeapGraph};
+use crate::graph::{retained::dominator_children, BitSet, HeapGraph};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
@@ -23,6 +23,12 @@ pub struct ClassStats {
 /// Aggregate every class of `g` (indexed like `g.class_names`). Nodes of zero self size are
 /// not counted, as in DevTools: they are V8's synthetic roots and placeholders, not objects.
 pub fn class_stats(g: &HeapGraph) -> Vec<ClassStats> {
+    class_stats_and_topmost(g).0
+}
+
+/// [`class_stats`], plus the topmost instances: nodes with no dominator ancestor of their
+/// own class (whose retained sizes make up their class's).
+pub fn class_stats_and_topmost(g: &HeapGraph) -> (Vec<ClassStats>, BitSet) {
     let mut stats = vec![ClassStats::default(); g.class_names.len()];
     for (i, &c) in g.class_of.iter().enumerate() {
         if g.self_size[i] == 0 {
@@ -32,42 +38,45 @@ pub fn class_stats(g: &HeapGraph) -> Vec<ClassStats> {
         s.count += 1;
         s.self_size += g.self_size[i] as u64;
     }
-    for (c, r) in topmost_retained(g).into_iter().enumerate() {
+    let (retained, topmost) = topmost_retained(g);
+    for (c, r) in retained.into_iter().enumerate() {
         stats[c].retained_size = r;
     }
-    stats
+    (stats, topmost)
 }
 
 /// Retained size per class, counting only instances with no dominator ancestor of the same
 /// class: an iterative walk of the dominator tree keeping how many instances of each class
 /// are open on the current path.
-pub fn topmost_retained(g: &HeapGraph) -> Vec<u64> {
+pub fn topmost_retained(g: &HeapGraph) -> (Vec<u64>, BitSet) {
     let (first_child, children) = dominator_children(&g.idom, &g.dom_order);
     let mut open = vec![0u32; g.class_names.len()];
     let mut out = vec![0u64; g.class_names.len()];
+    let mut topmost = BitSet::new(g.node_count());
     // Stack of (node, next child slot); a node is "entered" when pushed.
     let root = g.root as usize;
     let mut stack: Vec<(u32, u32)> = Vec::new();
     // Zero-size nodes are not instances: they neither count nor hide nested instances.
     let counted = |v: usize| g.self_size[v] != 0;
-    let enter = |v: usize, open: &mut [u32], out: &mut [u64]| {
+    let enter = |v: usize, open: &mut [u32], out: &mut [u64], topmost: &mut BitSet| {
         if !counted(v) {
             return;
         }
         let c = g.class_of[v] as usize;
         if open[c] == 0 {
             out[c] += g.retained_size[v];
+            topmost.set(v);
         }
         open[c] += 1;
     };
-    enter(root, &mut open, &mut out);
+    enter(root, &mut open, &mut out, &mut topmost);
     stack.push((root as u32, first_child[root]));
     while let Some(top) = stack.last_mut() {
         let v = top.0 as usize;
         if top.1 < first_child[v + 1] {
             let w = children[top.1 as usize];
             top.1 += 1;
-            enter(w as usize, &mut open, &mut out);
+            enter(w as usize, &mut open, &mut out, &mut topmost);
             stack.push((w, first_child[w as usize]));
         } else {
             if counted(v) {
@@ -76,7 +85,7 @@ pub fn topmost_retained(g: &HeapGraph) -> Vec<u64> {
             stack.pop();
         }
     }
-    out
+    (out, topmost)
 }
 
 /// One class across a pair of snapshots.
@@ -89,14 +98,21 @@ pub struct ClassDelta {
     pub removed_count: u64,
     pub added_size: u64,
     pub removed_size: u64,
+    /// Whether the added/removed fields come from matching ids (same process).
+    pub by_id: bool,
 }
 
 impl ClassDelta {
     pub fn count_delta(&self) -> i64 {
         self.after.count as i64 - self.before.count as i64
     }
+    /// Self-size growth: allocated minus freed when ids match, else the change in totals.
     pub fn size_delta(&self) -> i64 {
-        self.added_size as i64 - self.removed_size as i64
+        if self.by_id {
+            self.added_size as i64 - self.removed_size as i64
+        } else {
+            self.after.self_size as i64 - self.before.self_size as i64
+        }
     }
     pub fn retained_delta(&self) -> i64 {
         self.after.retained_size as i64 - self.before.retained_size as i64
@@ -120,12 +136,37 @@ pub fn sorted_ids(g: &HeapGraph) -> Vec<u64> {
     v
 }
 
-/// Compare two snapshots of one process by node id. Classes with no change are dropped; the
-/// rest are sorted by self-size growth, then count growth, then name.
-pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Vec<ClassDelta> {
-    let ((ids_b, ids_a), (stats_b, stats_a)) = rayon::join(
+/// The outcome of comparing two snapshots.
+pub struct Comparison {
+    /// Changed classes, sorted by self-size growth, then count growth, then name.
+    pub rows: Vec<ClassDelta>,
+    /// Ids present in both snapshots, and how many of those name the same class.
+    pub common_ids: u64,
+    pub same_class_ids: u64,
+    /// Whether ids can be matched: practically every shared id names the same class within
+    /// one process (100% measured), far fewer across processes (~30% measured).
+    pub ids_comparable: bool,
+    /// After-snapshot nodes that are new (id absent before, or now of another class).
+    pub new_in_after: BitSet,
+    /// Topmost instances of their class, per snapshot.
+    pub topmost_before: BitSet,
+    pub topmost_after: BitSet,
+    /// Row index of every class of each snapshot.
+    pub row_of_before: Vec<usize>,
+    pub row_of_after: Vec<usize>,
+}
+
+/// Share of shared ids that must name the same class for a pair to count as one process.
+pub const SAME_PROCESS_ID_AGREEMENT: f64 = 0.9;
+/// Fewer shared ids than this (or than 1% of the smaller snapshot) cannot prove one process.
+pub const MIN_SHARED_IDS: u64 = 1000;
+
+/// Compare two snapshots. Within one process, objects are matched by node id (DevTools'
+/// comparison view); across processes ids mean nothing, so only class totals change.
+pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
+    let ((ids_b, ids_a), ((stats_b, top_b), (stats_a, top_a))) = rayon::join(
         || rayon::join(|| sorted_ids(before), || sorted_ids(after)),
-        || rayon::join(|| class_stats(before), || class_stats(after)),
+        || rayon::join(|| class_stats_and_topmost(before), || class_stats_and_topmost(after)),
     );
     // One class table for both snapshots, keyed by name.
     let mut rows: Vec<ClassDelta> = Vec::new();
@@ -135,10 +176,7 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Vec<ClassDelta> {
             .iter()
             .map(|n| {
                 *by_name.entry(n.clone()).or_insert_with(|| {
-                    rows.push(ClassDelta {
-                        name: n.clone(),
-                        ..Default::default()
-                    });
+                    rows.push(ClassDelta { name: n.clone(), ..Default::default() });
                     rows.len() - 1
                 })
             })
@@ -152,47 +190,95 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Vec<ClassDelta> {
     for (c, s) in stats_a.iter().enumerate() {
         rows[map_a[c]].after = *s;
     }
-    let class_b = |x: u64| map_b[before.class_of[(x & 0xffff_ffff) as usize] as usize];
-    let class_a = |x: u64| map_a[after.class_of[(x & 0xffff_ffff) as usize] as usize];
-    let size_b = |x: u64| before.self_size[(x & 0xffff_ffff) as usize] as u64;
-    let size_a = |x: u64| after.self_size[(x & 0xffff_ffff) as usize] as u64;
+    let ord = |x: u64| (x & 0xffff_ffff) as usize;
+    let class_b = |x: u64| map_b[before.class_of[ord(x)] as usize];
+    let class_a = |x: u64| map_a[after.class_of[ord(x)] as usize];
+    // Pass 1: how many shared ids agree on their class?
+    let (mut common, mut same) = (0u64, 0u64);
     let (mut i, mut j) = (0, 0);
-    while i < ids_b.len() || j < ids_a.len() {
-        let ib = ids_b.get(i).map(|x| x >> 32);
-        let ia = ids_a.get(j).map(|x| x >> 32);
-        match (ib, ia) {
-            (Some(b), Some(a)) if b == a => {
-                let (cb, ca) = (class_b(ids_b[i]), class_a(ids_a[j]));
-                if cb != ca {
-                    rows[cb].removed_count += 1;
-                    rows[cb].removed_size += size_b(ids_b[i]);
-                    rows[ca].added_count += 1;
-                    rows[ca].added_size += size_a(ids_a[j]);
+    while i < ids_b.len() && j < ids_a.len() {
+        let (b, a) = (ids_b[i] >> 32, ids_a[j] >> 32);
+        if b == a {
+            common += 1;
+            if class_b(ids_b[i]) == class_a(ids_a[j]) {
+                same += 1;
+            }
+            i += 1;
+            j += 1;
+        } else if b < a {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    let min_shared = MIN_SHARED_IDS.min((ids_b.len().min(ids_a.len()) / 100) as u64).max(1);
+    let ids_comparable = common >= min_shared && same as f64 >= SAME_PROCESS_ID_AGREEMENT * common as f64;
+    let mut new_in_after = BitSet::new(after.node_count());
+    if ids_comparable {
+        // Pass 2: new and deleted objects per class.
+        let size_b = |x: u64| before.self_size[ord(x)] as u64;
+        let size_a = |x: u64| after.self_size[ord(x)] as u64;
+        let (mut i, mut j) = (0, 0);
+        while i < ids_b.len() || j < ids_a.len() {
+            let ib = ids_b.get(i).map(|x| x >> 32);
+            let ia = ids_a.get(j).map(|x| x >> 32);
+            match (ib, ia) {
+                (Some(b), Some(a)) if b == a => {
+                    let (cb, ca) = (class_b(ids_b[i]), class_a(ids_a[j]));
+                    if cb != ca {
+                        rows[cb].removed_count += 1;
+                        rows[cb].removed_size += size_b(ids_b[i]);
+                        rows[ca].added_count += 1;
+                        rows[ca].added_size += size_a(ids_a[j]);
+                        new_in_after.set(ord(ids_a[j]));
+                    }
+                    i += 1;
+                    j += 1;
                 }
-                i += 1;
-                j += 1;
-            }
-            (Some(b), a) if a.is_none_or(|a| b < a) => {
-                let c = class_b(ids_b[i]);
-                rows[c].removed_count += 1;
-                rows[c].removed_size += size_b(ids_b[i]);
-                i += 1;
-            }
-            _ => {
-                let c = class_a(ids_a[j]);
-                rows[c].added_count += 1;
-                rows[c].added_size += size_a(ids_a[j]);
-                j += 1;
+                (Some(b), a) if a.is_none_or(|a| b < a) => {
+                    let c = class_b(ids_b[i]);
+                    rows[c].removed_count += 1;
+                    rows[c].removed_size += size_b(ids_b[i]);
+                    i += 1;
+                }
+                _ => {
+                    let c = class_a(ids_a[j]);
+                    rows[c].added_count += 1;
+                    rows[c].added_size += size_a(ids_a[j]);
+                    new_in_after.set(ord(ids_a[j]));
+                    j += 1;
+                }
             }
         }
     }
-    rows.retain(|r| r.changed());
-    rows.sort_by(|x, y| {
+    for r in rows.iter_mut() {
+        r.by_id = ids_comparable;
+    }
+    // Keep row indexes stable for the maps: sort a permutation, then apply it.
+    let mut perm: Vec<usize> = (0..rows.len()).filter(|&k| rows[k].changed()).collect();
+    perm.sort_by(|&x, &y| {
+        let (x, y) = (&rows[x], &rows[y]);
         y.size_delta()
             .cmp(&x.size_delta())
             .then(y.count_delta().cmp(&x.count_delta()))
             .then(y.retained_delta().cmp(&x.retained_delta()))
             .then(x.name.cmp(&y.name))
     });
-    rows
+    let mut new_index = vec![usize::MAX; rows.len()];
+    for (k, &old) in perm.iter().enumerate() {
+        new_index[old] = k;
+    }
+    let mut slots: Vec<Option<ClassDelta>> = rows.into_iter().map(Some).collect();
+    let rows: Vec<ClassDelta> = perm.iter().map(|&old| slots[old].take().unwrap_or_default()).collect();
+    Comparison {
+        rows,
+        common_ids: common,
+        same_class_ids: same,
+        ids_comparable,
+        new_in_after,
+        topmost_before: top_b,
+        topmost_after: top_a,
+        row_of_before: map_b.iter().map(|&r| new_index[r]).collect(),
+        row_of_after: map_a.iter().map(|&r| new_index[r]).collect(),
+    }
 }

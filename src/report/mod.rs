@@ -2,11 +2,15 @@
 //! output format. Renderers only render; every number is computed before they run. Order is
 //! deterministic (size, then name), never hash-map order.
 
+pub mod build;
+pub mod folded;
 pub mod json;
+pub mod markdown;
 pub mod model;
 pub mod table;
 pub mod units;
 
+pub use build::{path_text, IgnoreList, ReportOptions};
 pub use model::*;
 
 use crate::error::{Error, Result};
@@ -20,6 +24,10 @@ pub enum Format {
     Table,
     /// The full report as JSON (`heapdiff/1` schema).
     Json,
+    /// A ticket-ready Markdown report (GitHub, Jira).
+    Markdown,
+    /// `root;step;…;Class BYTES` lines of retained growth by path, for flame graphs.
+    Folded,
 }
 
 /// What a renderer may vary beyond the report itself.
@@ -44,6 +52,8 @@ pub fn renderer(format: Format) -> &'static dyn Renderer {
     match format {
         Format::Table => &table::TableRenderer,
         Format::Json => &json::JsonRenderer,
+        Format::Markdown => &markdown::MarkdownRenderer,
+        Format::Folded => &folded::FoldedRenderer,
     }
 }
 

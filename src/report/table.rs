@@ -95,7 +95,7 @@ impl Renderer for TableRenderer {
                     writeln!(out, "{t}")?;
                 }
             }
-            Mode::Comparison => {
+            Mode::Comparison | Mode::Series => {
                 let mut t = new_table(
                     opts,
                     &[

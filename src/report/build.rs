@@ -1,0 +1,260 @@
+//! Building the report model from analysed snapshots: the one place where diff, trace and
+//! detect results are put together. Renderers only read what this produces.
+
+use super::model::*;
+use crate::diff::{self, ClassDelta, Comparison};
+use crate::graph::{distance::UNREACHABLE, HeapGraph};
+use crate::input::v8::node_kind;
+use crate::trace;
+
+/// How many dominator subtrees a summary lists.
+pub const DOMINATOR_ROWS: usize = 20;
+
+/// What the caller may vary in a report's content (not its rendering).
+#[derive(Debug, Clone, Default)]
+pub struct ReportOptions {
+    /// Show real edge names next to their patterns (never string contents otherwise).
+    pub show_values: bool,
+    /// Classes and paths the gate ignores (`--ignore FILE`).
+    pub ignore: IgnoreList,
+}
+
+/// Patterns from an `--ignore` file: one per line, `#` starts a comment, `*` matches any
+/// run of characters. A pattern matches a class name, or a retainer path written as
+/// `edge → Class → edge → Class`.
+#[derive(Debug, Clone, Default)]
+pub struct IgnoreList {
+    pub patterns: Vec<String>,
+}
+
+impl IgnoreList {
+    pub fn parse(text: &str) -> IgnoreList {
+        let patterns = text
+            .lines()
+            .map(|l| l.split('#').next().unwrap_or("").trim())
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect();
+        IgnoreList { patterns }
+    }
+    pub fn matches(&self, text: &str) -> bool {
+        self.patterns.iter().any(|p| glob(p, text))
+    }
+}
+
+/// `*` matches any run (including none); everything else literally.
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(k) => rest = &rest[k + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// A retainer path written for people and for `--ignore` patterns.
+pub fn path_text(steps: &[PathStep]) -> String {
+    let mut out = String::new();
+    for (i, s) in steps.iter().enumerate() {
+        if i > 0 {
+            out.push_str(" → ");
+        }
+        let edge = match s.edge_type.as_str() {
+            "context" => format!("{} (variable)", s.edge),
+            "element" => "[]".to_string(),
+            _ => s.edge.clone(),
+        };
+        out.push_str(&edge);
+        out.push_str(" → ");
+        out.push_str(&s.node);
+        if s.repeated {
+            out.push_str(" (repeated)");
+        }
+    }
+    out
+}
+
+pub fn snapshot_info(path: &str, g: &HeapGraph) -> SnapshotInfo {
+    SnapshotInfo {
+        path: path.to_string(),
+        node_count: g.node_count() as u64,
+        edge_count: g.edge_count() as u64,
+        total_size: g.total_size(),
+    }
+}
+
+impl Report {
+    fn empty(mode: Mode, snapshots: Vec<SnapshotInfo>) -> Report {
+        Report {
+            format: FORMAT_VERSION,
+            input_kind: "v8",
+            mode,
+            ids_comparable: None,
+            snapshots,
+            totals: None,
+            classes: Vec::new(),
+            findings: Vec::new(),
+            dominators: Vec::new(),
+            gate: None,
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn summary(path: &str, g: &HeapGraph) -> Report {
+        let (stats, dominators) =
+            rayon::join(|| diff::class_stats(g), || largest_dominators(g, DOMINATOR_ROWS));
+        let mut classes: Vec<ClassRow> = stats
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.count > 0)
+            .map(|(c, s)| ClassRow {
+                name: g.class_names[c].clone(),
+                count_after: s.count,
+                self_size_after: s.self_size,
+                retained_size_after: s.retained_size,
+                ..Default::default()
+            })
+            .collect();
+        classes.sort_by(|a, b| b.retained_size_after.cmp(&a.retained_size_after).then(a.name.cmp(&b.name)));
+        let mut r = Report::empty(Mode::Summary, vec![snapshot_info(path, g)]);
+        r.classes = classes;
+        r.dominators = dominators;
+        r
+    }
+
+    pub fn comparison(paths: [&str; 2], before: &HeapGraph, after: &HeapGraph, opts: &ReportOptions) -> Report {
+        let cmp = diff::compare(before, after);
+        let mut r = Report::empty(Mode::Comparison, vec![snapshot_info(paths[0], before), snapshot_info(paths[1], after)]);
+        let (b, a) = (before.total_size(), after.total_size());
+        r.totals = Some(Totals { size_before: b, size_after: a, size_delta: a as i64 - b as i64 });
+        r.ids_comparable = Some(cmp.ids_comparable);
+        if !cmp.ids_comparable {
+            r.notes.push(cross_process_note(&cmp));
+        }
+        let ignored: Vec<bool> = cmp.rows.iter().map(|d| opts.ignore.matches(&d.name)).collect();
+        let mut paths = trace::class_paths(&cmp, before, after, &ignored, opts.show_values);
+        r.classes = cmp
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let mut row = class_row(d);
+                row.ignored = ignored[k];
+                row.retainer_paths = paths.remove(&k).unwrap_or_default();
+                row
+            })
+            .collect();
+        r
+    }
+}
+
+fn cross_process_note(cmp: &Comparison) -> String {
+    let pct = if cmp.common_ids == 0 { 0.0 } else { 100.0 * cmp.same_class_ids as f64 / cmp.common_ids as f64 };
+    format!(
+        "The snapshots come from different processes: of {} node ids present in both, only {:.0}% name the same class \
+         (within one process it is 100%). Objects cannot be matched by id, so new/deleted counts are not shown; \
+         growth is by class totals and by retainer-path signatures.",
+        cmp.common_ids, pct
+    )
+}
+
+pub fn class_row(d: &ClassDelta) -> ClassRow {
+    let by_id = |v: u64| if d.by_id { Some(v) } else { None };
+    ClassRow {
+        name: d.name.clone(),
+        count_before: Some(d.before.count),
+        count_after: d.after.count,
+        added_count: by_id(d.added_count),
+        removed_count: by_id(d.removed_count),
+        count_delta: Some(d.count_delta()),
+        added_size: by_id(d.added_size),
+        removed_size: by_id(d.removed_size),
+        size_delta: Some(d.size_delta()),
+        self_size_before: Some(d.before.self_size),
+        self_size_after: d.after.self_size,
+        retained_size_before: Some(d.before.retained_size),
+        retained_size_after: d.after.retained_size,
+        ..Default::default()
+    }
+}
+
+/// The `k` largest dominator subtrees that do not contain one another, skipping V8's
+/// synthetic roots and internal nodes (they dominate everything and explain nothing).
+pub fn largest_dominators(g: &HeapGraph, k: usize) -> Vec<DominatorRow> {
+    let n = g.node_count();
+    let candidate = |i: usize| {
+        i as u32 != g.root
+            && !matches!(g.node_type[i], node_kind::SYNTHETIC | node_kind::HIDDEN)
+            && g.idom[i] != i as u32
+    };
+    // A bounded pool of the largest candidates (a min-heap), then pick disjoint ones in order.
+    let pool = k * 50;
+    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>> = Default::default();
+    for i in 0..n {
+        if !candidate(i) {
+            continue;
+        }
+        let r = g.retained_size[i];
+        if heap.len() < pool {
+            heap.push(std::cmp::Reverse((r, i as u32)));
+        } else if heap.peek().is_some_and(|m| m.0 .0 < r) {
+            heap.pop();
+            heap.push(std::cmp::Reverse((r, i as u32)));
+        }
+    }
+    let mut idx: Vec<u32> = heap.into_iter().map(|r| r.0 .1).collect();
+    idx.sort_by(|&a, &b| g.retained_size[b as usize].cmp(&g.retained_size[a as usize]).then(a.cmp(&b)));
+    let mut chosen: Vec<u32> = Vec::new();
+    let mut picked = std::collections::HashSet::new();
+    for v in idx {
+        if chosen.len() == k {
+            break;
+        }
+        // Skip v if one of its dominators is already listed.
+        let mut a = g.idom[v as usize];
+        let mut inside = false;
+        while a != g.root {
+            if picked.contains(&a) {
+                inside = true;
+                break;
+            }
+            let up = g.idom[a as usize];
+            if up == a {
+                break;
+            }
+            a = up;
+        }
+        if !inside {
+            picked.insert(v);
+            chosen.push(v);
+        }
+    }
+    chosen
+        .into_iter()
+        .map(|v| {
+            let node = g.node(v);
+            DominatorRow {
+                class: node.class_name().to_string(),
+                id: node.id(),
+                self_size: node.self_size(),
+                retained_size: node.retained_size(),
+                distance: Some(node.distance()).filter(|&d| d != UNREACHABLE),
+            }
+        })
+        .collect()
+}

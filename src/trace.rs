@@ -1,0 +1,404 @@
+//! Retainer paths: who holds an object, from a GC root down to it.
+//!
+//! The path to a node is a shortest path from the root over non-weak edges, user roots first:
+//! it follows the BFS layering of [`crate::graph::distance`], so each step goes to a retainer
+//! one layer closer to the root. Among retainers at that distance, user-visible edges win
+//! (variables, properties, then elements) over internal and hidden ones, then the lowest
+//! source ordinal, so paths are deterministic.
+//!
+//! Paths are compared by *signature*: each step is (edge type, edge name as a pattern, class
+//! of the node reached). Element indexes become `[]` and names that are data (`order:1234`,
+//! long tokens, e-mail addresses) become patterns (`order:<n>`), so every entry of one
+//! dictionary shares a path; a step that repeats the one before it (a linked list) is folded
+//! into it. Signatures are interned in a trie, one entry per distinct prefix, and memoised
+//! per node, so tracing a million instances costs one walk per distinct node on their paths.
+//! Signatures are plain strings too, so paths can be matched across snapshots and processes.
+
+use crate::diff::Comparison;
+use crate::graph::distance::UNREACHABLE;
+use crate::graph::{BitSet, HeapGraph};
+use crate::input::v8::edge_kind;
+use crate::report::{PathRow, PathStep};
+use std::collections::HashMap;
+
+/// How many grown classes get retainer paths.
+pub const PATH_CLASSES: usize = 10;
+/// How many paths each of those classes shows.
+pub const PATHS_PER_CLASS: usize = 5;
+
+/// Trie id of the empty path (the root itself).
+pub const ROOT_SIG: u32 = 0;
+/// Signature of nodes with no path from the root.
+pub const UNREACHABLE_SIG: u32 = u32::MAX;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Step {
+    edge_type: u8,
+    edge: String,
+    class: u32,
+}
+
+/// Interned path prefixes of one snapshot.
+pub struct Tracer<'g> {
+    g: &'g HeapGraph,
+    /// Trie: (parent signature, step) → signature.
+    ids: HashMap<(u32, u32), u32>,
+    steps: Vec<Step>,
+    step_ids: HashMap<Step, u32>,
+    /// For each signature: (parent signature, step id, repeated).
+    nodes: Vec<(u32, u32, bool)>,
+    /// Signature of every node traced so far.
+    memo: HashMap<u32, u32>,
+    /// One example of a raw edge name per step id, for `--show-values`.
+    examples: HashMap<u32, String>,
+}
+
+/// Rank of an edge type when choosing among retainers: lower is more readable.
+fn visibility(edge_type: u8) -> u8 {
+    match edge_type {
+        edge_kind::CONTEXT | edge_kind::PROPERTY => 0,
+        edge_kind::ELEMENT => 1,
+        edge_kind::INTERNAL | edge_kind::SHORTCUT => 2,
+        _ => 3,
+    }
+}
+
+impl<'g> Tracer<'g> {
+    pub fn new(g: &'g HeapGraph) -> Tracer<'g> {
+        Tracer {
+            g,
+            ids: HashMap::new(),
+            steps: Vec::new(),
+            step_ids: HashMap::new(),
+            nodes: vec![(ROOT_SIG, u32::MAX, false)],
+            memo: HashMap::new(),
+            examples: HashMap::new(),
+        }
+    }
+
+    /// The retainer edge a path to `v` arrives by, as `(edge, source)`; `None` for the root
+    /// and for nodes the root does not reach.
+    pub fn parent(&self, v: u32) -> Option<(u32, u32)> {
+        let g = self.g;
+        let d = g.distance[v as usize];
+        if v == g.root || d == UNREACHABLE {
+            return None;
+        }
+        let mut best: Option<(u8, u32, u32)> = None;
+        for (e, src) in g.node(v).retainers() {
+            let t = g.edge_type[e as usize];
+            if t == edge_kind::WEAK || src.i == v {
+                continue;
+            }
+            let ds = g.distance[src.i as usize];
+            // A user root (distance 1) hangs from the root, whose distance is the system base.
+            let ok = if d == 1 { src.i == g.root } else { ds != UNREACHABLE && ds + 1 == d };
+            if !ok {
+                continue;
+            }
+            let key = (visibility(t), src.i, e);
+            if best.is_none_or(|b| key < b) {
+                best = Some(key);
+            }
+        }
+        best.map(|(_, src, e)| (e, src))
+    }
+
+    fn step_id(&mut self, e: u32, to: u32) -> u32 {
+        let g = self.g;
+        let t = g.edge_type[e as usize];
+        let raw = g.edge_label(e);
+        let step = Step { edge_type: t, edge: edge_pattern(t, &raw), class: g.class_of[to as usize] };
+        if let Some(&id) = self.step_ids.get(&step) {
+            return id;
+        }
+        let id = self.steps.len() as u32;
+        self.steps.push(step.clone());
+        self.step_ids.insert(step, id);
+        self.examples.insert(id, raw);
+        id
+    }
+
+    /// Signature of the path to `v` (interning every prefix on the way).
+    pub fn signature(&mut self, v: u32) -> u32 {
+        if v == self.g.root {
+            return ROOT_SIG;
+        }
+        if let Some(&s) = self.memo.get(&v) {
+            return s;
+        }
+        // Walk up to a node whose signature is known, then intern downwards.
+        let mut chain: Vec<(u32, u32)> = Vec::new(); // (node, edge into it)
+        let mut x = v;
+        let mut sig = loop {
+            if x == self.g.root {
+                break ROOT_SIG;
+            }
+            if let Some(&s) = self.memo.get(&x) {
+                break s;
+            }
+            match self.parent(x) {
+                Some((e, src)) => {
+                    chain.push((x, e));
+                    x = src;
+                }
+                None => break UNREACHABLE_SIG,
+            }
+        };
+        while let Some((node, e)) = chain.pop() {
+            if sig != UNREACHABLE_SIG {
+                let step = self.step_id(e, node);
+                let (_, last_step, _) = self.nodes[sig as usize];
+                if sig != ROOT_SIG && last_step == step {
+                    // A repeat of the previous step: fold it in.
+                    self.nodes[sig as usize].2 = true;
+                } else {
+                    let parent = sig;
+                    let next = self.nodes.len() as u32;
+                    sig = *self.ids.entry((parent, step)).or_insert(next);
+                    if sig == next {
+                        self.nodes.push((parent, step, false));
+                    }
+                }
+            }
+            self.memo.insert(node, sig);
+        }
+        sig
+    }
+
+    /// The steps of a signature, root first.
+    pub fn steps(&self, sig: u32, show_values: bool) -> Vec<PathStep> {
+        if sig == UNREACHABLE_SIG {
+            return vec![PathStep {
+                edge: String::new(),
+                edge_type: "none".into(),
+                node: "(unreachable)".into(),
+                repeated: false,
+                example: None,
+            }];
+        }
+        let mut out = Vec::new();
+        let mut s = sig;
+        while s != ROOT_SIG {
+            let (parent, step, repeated) = self.nodes[s as usize];
+            let st = &self.steps[step as usize];
+            out.push(PathStep {
+                edge: st.edge.clone(),
+                edge_type: self.g.edge_type_names.get(st.edge_type as usize).cloned().unwrap_or_default(),
+                node: self.g.class_names[st.class as usize].clone(),
+                repeated,
+                example: if show_values { self.examples.get(&step).cloned() } else { None },
+            });
+            s = parent;
+        }
+        out.reverse();
+        out
+    }
+
+    /// A signature as one string, comparable across snapshots and processes.
+    #[allow(clippy::wrong_self_convention)]
+    pub fn key(&self, sig: u32) -> String {
+        signature_key(&self.steps(sig, false))
+    }
+}
+
+/// A path as one string: `edge_type:edge>class` per step, `*` on repeated steps.
+pub fn signature_key(steps: &[PathStep]) -> String {
+    let mut k = String::new();
+    for s in steps {
+        k.push_str(&s.edge_type);
+        k.push(':');
+        k.push_str(&s.edge);
+        k.push('>');
+        k.push_str(&s.node);
+        if s.repeated {
+            k.push('*');
+        }
+        k.push('\u{1f}');
+    }
+    k
+}
+
+/// An edge name as shown in reports: element and hidden indexes as `[]` / `<>`, and names
+/// that look like data replaced by patterns. Variable and property names that read as
+/// identifiers are kept.
+pub fn edge_pattern(edge_type: u8, raw: &str) -> String {
+    match edge_type {
+        edge_kind::ELEMENT => "[]".into(),
+        edge_kind::HIDDEN => "<>".into(),
+        _ => name_pattern(raw),
+    }
+}
+
+/// Replace the data in a name: e-mail addresses → `<email>`, UUIDs → `<uuid>`, long
+/// tokens of letters and digits → `<token>`, runs of digits → `<n>`. Pure identifiers
+/// (`sessionCache`, `_events`) come back unchanged.
+pub fn name_pattern(raw: &str) -> String {
+    if raw.contains('@') && raw.contains('.') && !raw.contains(' ') {
+        return "<email>".into();
+    }
+    let mut out = String::with_capacity(raw.len());
+    for part in raw.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+        let (word, sep) = match part.char_indices().last() {
+            Some((k, c)) if !(c.is_ascii_alphanumeric() || c == '_' || c == '-') => (&part[..k], &part[k..]),
+            _ => (part, ""),
+        };
+        out.push_str(&word_pattern(word));
+        out.push_str(sep);
+    }
+    out
+}
+
+fn word_pattern(w: &str) -> String {
+    let digits = w.bytes().filter(|b| b.is_ascii_digit()).count();
+    let is_uuid = w.len() == 36 && w.bytes().filter(|&b| b == b'-').count() == 4;
+    if is_uuid {
+        return "<uuid>".into();
+    }
+    // A long run mixing letters and digits is a token (session ids, hashes, keys).
+    if w.len() >= 16 && digits >= 2 && digits < w.len() {
+        return "<token>".into();
+    }
+    // Digit runs become <n>: `order1234` → `order<n>`, `1234` → `<n>`.
+    let mut out = String::with_capacity(w.len());
+    let mut in_digits = false;
+    for c in w.chars() {
+        if c.is_ascii_digit() {
+            if !in_digits {
+                out.push_str("<n>");
+                in_digits = true;
+            }
+        } else {
+            in_digits = false;
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Per path signature: (instances, retained size of topmost instances, new instances,
+/// retained size of the topmost new ones).
+#[derive(Default, Clone, Copy)]
+struct Agg {
+    count: u64,
+    retained: u64,
+    new_count: u64,
+    new_retained: u64,
+}
+
+/// Trace every instance of the selected classes in one snapshot and aggregate by signature.
+fn trace_side<'g>(
+    g: &'g HeapGraph,
+    row_of: &[usize],
+    slot_of_row: &[usize],
+    slots: usize,
+    new: Option<&BitSet>,
+    topmost: &BitSet,
+) -> (Tracer<'g>, Vec<HashMap<u32, Agg>>) {
+    let mut nodes: Vec<Vec<u32>> = vec![Vec::new(); slots];
+    for v in 0..g.node_count() {
+        if g.self_size[v] == 0 {
+            continue;
+        }
+        let row = row_of[g.class_of[v] as usize];
+        if row != usize::MAX && slot_of_row[row] != usize::MAX {
+            nodes[slot_of_row[row]].push(v as u32);
+        }
+    }
+    let mut tracer = Tracer::new(g);
+    let mut per_slot: Vec<HashMap<u32, Agg>> = vec![HashMap::new(); slots];
+    for (slot, vs) in nodes.iter().enumerate() {
+        for &v in vs {
+            let sig = tracer.signature(v);
+            let a = per_slot[slot].entry(sig).or_default();
+            let retained = if topmost.get(v as usize) { g.retained_size[v as usize] } else { 0 };
+            a.count += 1;
+            a.retained += retained;
+            if new.is_some_and(|n| n.get(v as usize)) {
+                a.new_count += 1;
+                a.new_retained += retained;
+            }
+        }
+    }
+    (tracer, per_slot)
+}
+
+/// Retainer paths for the classes that grew most (rows of `cmp`, in order; `ignored` rows
+/// are skipped). Within one process a path's `count`/`size` are the *new* instances it
+/// holds; across processes, its growth by signature (after minus before, at least 0).
+/// Keys of the result are row indexes.
+pub fn class_paths(
+    cmp: &Comparison,
+    before: &HeapGraph,
+    after: &HeapGraph,
+    ignored: &[bool],
+    show_values: bool,
+) -> HashMap<usize, Vec<PathRow>> {
+    let selected: Vec<usize> = (0..cmp.rows.len())
+        .filter(|&k| !ignored[k] && cmp.rows[k].count_delta() > 0 && cmp.rows[k].size_delta() > 0)
+        .take(PATH_CLASSES)
+        .collect();
+    if selected.is_empty() {
+        return HashMap::new();
+    }
+    let mut slot_of_row = vec![usize::MAX; cmp.rows.len()];
+    for (slot, &k) in selected.iter().enumerate() {
+        slot_of_row[k] = slot;
+    }
+    let slots = selected.len();
+    let ((ta, after_aggs), (tb, before_aggs)) = rayon::join(
+        || trace_side(after, &cmp.row_of_after, &slot_of_row, slots, Some(&cmp.new_in_after), &cmp.topmost_after),
+        || trace_side(before, &cmp.row_of_before, &slot_of_row, slots, None, &cmp.topmost_before),
+    );
+    let mut out = HashMap::new();
+    for (slot, &row) in selected.iter().enumerate() {
+        let before_by_key: HashMap<String, Agg> =
+            before_aggs[slot].iter().map(|(&sig, &a)| (tb.key(sig), a)).collect();
+        let mut paths: Vec<(PathRow, String)> = after_aggs[slot]
+            .iter()
+            .map(|(&sig, a)| {
+                let key = ta.key(sig);
+                let b = before_by_key.get(&key).copied().unwrap_or_default();
+                let (count, size) = if cmp.ids_comparable {
+                    (a.new_count, a.new_retained)
+                } else {
+                    (a.count.saturating_sub(b.count), a.retained.saturating_sub(b.retained))
+                };
+                let row = PathRow {
+                    count,
+                    size,
+                    count_before: b.count,
+                    count_after: a.count,
+                    retained_size_before: b.retained,
+                    retained_size_after: a.retained,
+                    path: ta.steps(sig, show_values),
+                };
+                (row, key)
+            })
+            .filter(|(p, _)| p.count > 0)
+            .collect();
+        paths.sort_by(|(x, kx), (y, ky)| y.count.cmp(&x.count).then(y.size.cmp(&x.size)).then(kx.cmp(ky)));
+        paths.truncate(PATHS_PER_CLASS);
+        out.insert(row, paths.into_iter().map(|(p, _)| p).collect());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert_eq!(name_pattern("order:1234"), "order:<n>");
+        assert_eq!(name_pattern("session:42"), "session:<n>");
+        assert_eq!(name_pattern("sessionCache"), "sessionCache");
+        assert_eq!(name_pattern("_events"), "_events");
+        assert_eq!(name_pattern("515"), "<n>");
+        assert_eq!(name_pattern("user@example.com"), "<email>");
+        assert_eq!(name_pattern("tok_9f8e7d6c5b4a39281706"), "<token>");
+        assert_eq!(name_pattern("123e4567-e89b-12d3-a456-426614174000"), "<uuid>");
+        assert_eq!(name_pattern("item-7/part 2"), "item-<n>/part <n>");
+        assert_eq!(edge_pattern(edge_kind::ELEMENT, "17"), "[]");
+    }
+}
