@@ -207,6 +207,16 @@ def resolve_exe(argv0: str) -> str | None:
     return which(argv0)
 
 
+def exe_fingerprint(argv0: str) -> dict | None:
+    """Path, size and mtime of the executable, to detect a rebuild mid-benchmark."""
+    exe = resolve_exe(argv0)
+    if exe is None:
+        return None
+    st = os.stat(exe)
+    return {"path": exe, "size": st.st_size,
+            "mtime": _dt.datetime.fromtimestamp(st.st_mtime, _dt.timezone.utc).isoformat(timespec="seconds")}
+
+
 def warm_page_cache(paths: list[Path]) -> None:
     """Read inputs once so the first timed run doesn't pay for cold disk I/O."""
     for p in paths:
@@ -475,6 +485,7 @@ def main(argv: list[str]) -> int:
         return 2
 
     versions = {n: tool_version(tools[n], subst) for n in selected}
+    exes_before = {n: exe_fingerprint(commands[n][0]) for n in selected}
     machine = machine_info()
     print(f"machine: {machine.get('cpu_model')}, {machine.get('nproc')} CPUs, "
           f"{machine.get('mem_total_gib')} GiB", file=sys.stderr)
@@ -506,6 +517,11 @@ def main(argv: list[str]) -> int:
                 if tail:
                     print("    stderr: " + tail[-500:].replace("\n", "\n    "), file=sys.stderr)
     la_after = loadavg()
+    exes_after = {n: exe_fingerprint(commands[n][0]) for n in selected}
+    rebuilt = [n for n in selected if exes_after[n] != exes_before[n]]
+    for n in rebuilt:
+        print(f"WARNING: the executable of {n} changed during the benchmark "
+              f"({exes_before[n]} -> {exes_after[n]}); results mix two builds", file=sys.stderr)
 
     summary = {}
     for n in selected:
@@ -540,6 +556,8 @@ def main(argv: list[str]) -> int:
         "descriptions": {n: tools[n].get("describe") for n in selected},
         "commands": commands,
         "versions": versions,
+        "executables": exes_before,
+        "rebuilt_during_run": rebuilt,
         "rustc": rustc_version(),
         "git": git_rev(),
         "inputs": used_inputs,
