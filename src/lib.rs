@@ -28,12 +28,20 @@ use std::time::Instant;
 pub enum Outcome {
     /// Ran; nothing breached.
     Ok,
+    /// A gate (`--fail-if-growth`, `--fail-on`) was breached.
+    GateBreached,
 }
 
 /// Read, parse and analyse one V8 snapshot. The input's bytes are released before the graph
 /// phases run, so peak memory is the columns, not the file.
 pub fn load_v8(path: &Path) -> Result<HeapGraph> {
+    load_v8_with(path, &|_| {})
+}
+
+/// [`load_v8`], telling `phase` what it is doing (for progress display).
+pub fn load_v8_with(path: &Path, phase: &(dyn Fn(&'static str) + Sync)) -> Result<HeapGraph> {
     let t = Instant::now();
+    phase("reading");
     let bytes = input::read_bytes(path)?;
     let data = bytes.as_slice();
     match sniff(data) {
@@ -51,64 +59,179 @@ pub fn load_v8(path: &Path) -> Result<HeapGraph> {
             ),
         )),
     }
+    phase("parsing");
     let release = |s: usize, e: usize| bytes.release(s, e);
     let mut snap = input::v8::parse(data, &release).map_err(|e| Error::input(path, e))?;
     drop(bytes);
     let parse_time = t.elapsed();
     let parse_steps = std::mem::take(&mut snap.timings);
+    phase("dominators");
     let mut g = HeapGraph::build(snap);
     g.timings.splice(0..0, parse_steps);
     g.timings.insert(0, ("read + parse", parse_time));
+    phase("done");
     Ok(g)
 }
 
 /// Load several snapshots concurrently, keeping argument order; the first error wins.
-pub fn load_all(paths: &[std::path::PathBuf]) -> Result<Vec<HeapGraph>> {
-    paths.par_iter().map(|p| load_v8(p)).collect()
+pub fn load_all(paths: &[std::path::PathBuf], progress: &Progress) -> Result<Vec<HeapGraph>> {
+    paths
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| load_v8_with(p, &|ph| progress.phase(i, ph)))
+        .collect()
 }
 
-/// Run heapdiff as configured: load, analyse, report.
+/// Progress spinners on stderr, one per input, only on a terminal and without `--quiet`.
+pub struct Progress {
+    bars: Vec<indicatif::ProgressBar>,
+    _multi: Option<indicatif::MultiProgress>,
+}
+
+impl Progress {
+    pub fn new(paths: &[std::path::PathBuf], enabled: bool) -> Progress {
+        if !enabled {
+            return Progress {
+                bars: Vec::new(),
+                _multi: None,
+            };
+        }
+        let multi = indicatif::MultiProgress::new();
+        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        let bars = paths
+            .iter()
+            .map(|p| {
+                let b = multi.add(indicatif::ProgressBar::new_spinner());
+                b.set_style(style.clone());
+                b.set_prefix(p.display().to_string());
+                b.enable_steady_tick(std::time::Duration::from_millis(120));
+                b
+            })
+            .collect();
+        Progress {
+            bars,
+            _multi: Some(multi),
+        }
+    }
+    pub fn phase(&self, i: usize, phase: &str) {
+        if let Some(b) = self.bars.get(i) {
+            if phase == "done" {
+                b.finish_and_clear();
+            } else {
+                b.set_message(phase.to_string());
+            }
+        }
+    }
+    pub fn clear(&self) {
+        for b in &self.bars {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Run heapdiff as configured: load, analyse, report, and judge the gate.
 pub fn run(cfg: &cli::Config) -> Result<Outcome> {
     let t = Instant::now();
-    let graphs = load_all(&cfg.inputs)?;
+    let ignore = match &cfg.ignore {
+        Some(p) => {
+            report::IgnoreList::parse(&std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?)
+        }
+        None => report::IgnoreList::default(),
+    };
+    let opts = report::ReportOptions {
+        show_values: cfg.show_values,
+        ignore,
+    };
+    let progress = Progress::new(&cfg.inputs, !cfg.quiet && std::io::stderr().is_terminal());
     let names: Vec<String> = cfg.inputs.iter().map(|p| p.display().to_string()).collect();
-    let t_report = Instant::now();
-    let report = match &graphs[..] {
-        [g] => Report::summary(&names[0], g),
-        [b, a] => Report::comparison([&names[0], &names[1]], b, a, &report::ReportOptions::default()),
-        _ => {
-            return Err(Error::Usage(
-                "give one snapshot (summary) or two (comparison)".into(),
-            ))
+    let mut timings: Vec<(
+        String,
+        Vec<(&'static str, std::time::Duration)>,
+        usize,
+        usize,
+        usize,
+    )> = Vec::new();
+    let mut keep_timings = |name: &str, g: &HeapGraph| {
+        if cfg.timings {
+            timings.push((
+                name.to_string(),
+                g.timings.clone(),
+                g.node_count(),
+                g.edge_count(),
+                g.heap_bytes(),
+            ));
         }
     };
-    let opts = RenderOptions {
+    let t_report;
+    let mut report = match cfg.inputs.len() {
+        0 => return Err(Error::Usage("give at least one snapshot".into())),
+        1 => {
+            let g = load_v8_with(&cfg.inputs[0], &|ph| progress.phase(0, ph))?;
+            keep_timings(&names[0], &g);
+            t_report = Instant::now();
+            Report::summary(&names[0], &g)
+        }
+        2 => {
+            let gs = load_all(&cfg.inputs, &progress)?;
+            for (g, n) in gs.iter().zip(&names) {
+                keep_timings(n, g);
+            }
+            t_report = Instant::now();
+            Report::comparison([&names[0], &names[1]], &gs[0], &gs[1], &opts)
+        }
+        n => {
+            // First and last are kept whole; the ones between only give counts (and, for the
+            // second, the ids of objects allocated since the first).
+            let ends = vec![cfg.inputs[0].clone(), cfg.inputs[n - 1].clone()];
+            let gs: Vec<HeapGraph> = [0, n - 1]
+                .par_iter()
+                .zip(ends.par_iter())
+                .map(|(&i, p)| load_v8_with(p, &|ph| progress.phase(i, ph)))
+                .collect::<Result<_>>()?;
+            let mut middle = Vec::new();
+            for i in 1..n - 1 {
+                let g = load_v8_with(&cfg.inputs[i], &|ph| progress.phase(i, ph))?;
+                keep_timings(&names[i], &g);
+                middle.push(report::SeriesPoint::of(&names[i], &g, i == 1));
+            }
+            keep_timings(&names[0], &gs[0]);
+            keep_timings(&names[n - 1], &gs[1]);
+            t_report = Instant::now();
+            Report::series(&names, &gs[0], &gs[1], middle, &opts)
+        }
+    };
+    progress.clear();
+    report.gate = report::evaluate_gate(&report, cfg.fail_if_growth, cfg.fail_on, &opts.ignore);
+    let breached = report.gate.as_ref().is_some_and(|g| g.breached);
+    let model_time = t_report.elapsed();
+    let ropts = RenderOptions {
         top: cfg.top,
         terminal: cfg.output.is_none() && std::io::stdout().is_terminal(),
     };
-    let model_time = t_report.elapsed();
-    report::write(&report, cfg.format, &opts, cfg.output.as_deref())?;
+    report::write(&report, cfg.format, &ropts, cfg.output.as_deref())?;
     if cfg.timings {
-        eprintln!("report model {:>8.1} ms", model_time.as_secs_f64() * 1e3);
-        for (g, name) in graphs.iter().zip(&names) {
+        for (name, phases, n, m, bytes) in &timings {
             eprintln!(
-                "{name}: {} nodes, {} edges, ~{} MB of columns",
-                g.node_count(),
-                g.edge_count(),
-                g.heap_bytes() >> 20
+                "{name}: {n} nodes, {m} edges, ~{} MB of columns",
+                bytes >> 20
             );
-            for (phase, d) in &g.timings {
-                eprintln!("  {phase:<24} {:>8.1} ms", d.as_secs_f64() * 1e3);
+            for (phase, d) in phases {
+                eprintln!("  {phase:<28} {:>8.1} ms", d.as_secs_f64() * 1e3);
             }
         }
-        eprintln!("report {:>8.1} ms", t_report.elapsed().as_secs_f64() * 1e3);
+        eprintln!("report model {:>8.1} ms", model_time.as_secs_f64() * 1e3);
         eprintln!(
-            "total  {:>8.1} ms, peak RSS {} MB",
+            "total        {:>8.1} ms, peak RSS {} MB",
             t.elapsed().as_secs_f64() * 1e3,
             peak_rss_kib() / 1024
         );
     }
-    Ok(Outcome::Ok)
+    Ok(if breached {
+        Outcome::GateBreached
+    } else {
+        Outcome::Ok
+    })
 }
 
 /// Peak resident set of this process in KiB (Linux `VmHWM`), 0 where unknown.

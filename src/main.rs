@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         .and_then(|cfg| heapdiff::run(&cfg));
     match result {
         Ok(heapdiff::Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(heapdiff::Outcome::GateBreached) => ExitCode::from(1),
         Err(e) => {
             eprintln!("heapdiff: error: {e}");
             ExitCode::from(2)

@@ -6,6 +6,7 @@ use crate::diff::{self, ClassDelta, Comparison};
 use crate::graph::{distance::UNREACHABLE, HeapGraph};
 use crate::input::v8::node_kind;
 use crate::trace;
+use std::collections::HashMap;
 
 /// How many dominator subtrees a summary lists.
 pub const DOMINATOR_ROWS: usize = 20;
@@ -89,6 +90,23 @@ pub fn path_text(steps: &[PathStep]) -> String {
     out
 }
 
+/// A path for a line of text: from the owning variable (the last variable step before the
+/// class) to the class, `… → ` in front when steps were left out; without a variable step,
+/// the last eight steps.
+pub fn compact_path_text(steps: &[PathStep]) -> String {
+    let last = steps.len().saturating_sub(1);
+    let start = steps[..last]
+        .iter()
+        .rposition(|s| s.edge_type == "context")
+        .unwrap_or(steps.len().saturating_sub(8));
+    let text = path_text(&steps[start..]);
+    if start > 0 {
+        format!("… → {text}")
+    } else {
+        text
+    }
+}
+
 pub fn snapshot_info(path: &str, g: &HeapGraph) -> SnapshotInfo {
     SnapshotInfo {
         path: path.to_string(),
@@ -116,8 +134,10 @@ impl Report {
     }
 
     pub fn summary(path: &str, g: &HeapGraph) -> Report {
-        let (stats, dominators) =
-            rayon::join(|| diff::class_stats(g), || largest_dominators(g, DOMINATOR_ROWS));
+        let (stats, dominators) = rayon::join(
+            || diff::class_stats(g),
+            || largest_dominators(g, DOMINATOR_ROWS),
+        );
         let mut classes: Vec<ClassRow> = stats
             .iter()
             .enumerate()
@@ -130,23 +150,46 @@ impl Report {
                 ..Default::default()
             })
             .collect();
-        classes.sort_by(|a, b| b.retained_size_after.cmp(&a.retained_size_after).then(a.name.cmp(&b.name)));
+        classes.sort_by(|a, b| {
+            b.retained_size_after
+                .cmp(&a.retained_size_after)
+                .then(a.name.cmp(&b.name))
+        });
         let mut r = Report::empty(Mode::Summary, vec![snapshot_info(path, g)]);
         r.classes = classes;
         r.dominators = dominators;
         r
     }
 
-    pub fn comparison(paths: [&str; 2], before: &HeapGraph, after: &HeapGraph, opts: &ReportOptions) -> Report {
+    pub fn comparison(
+        paths: [&str; 2],
+        before: &HeapGraph,
+        after: &HeapGraph,
+        opts: &ReportOptions,
+    ) -> Report {
         let cmp = diff::compare(before, after);
-        let mut r = Report::empty(Mode::Comparison, vec![snapshot_info(paths[0], before), snapshot_info(paths[1], after)]);
+        let mut r = Report::empty(
+            Mode::Comparison,
+            vec![
+                snapshot_info(paths[0], before),
+                snapshot_info(paths[1], after),
+            ],
+        );
         let (b, a) = (before.total_size(), after.total_size());
-        r.totals = Some(Totals { size_before: b, size_after: a, size_delta: a as i64 - b as i64 });
+        r.totals = Some(Totals {
+            size_before: b,
+            size_after: a,
+            size_delta: a as i64 - b as i64,
+        });
         r.ids_comparable = Some(cmp.ids_comparable);
         if !cmp.ids_comparable {
             r.notes.push(cross_process_note(&cmp));
         }
-        let ignored: Vec<bool> = cmp.rows.iter().map(|d| opts.ignore.matches(&d.name)).collect();
+        let ignored: Vec<bool> = cmp
+            .rows
+            .iter()
+            .map(|d| opts.ignore.matches(&d.name))
+            .collect();
         let mut paths = trace::class_paths(&cmp, before, after, &ignored, opts.show_values);
         r.classes = cmp
             .rows
@@ -163,8 +206,183 @@ impl Report {
     }
 }
 
+/// What a series keeps of a snapshot between the first and the last: its summary, its class
+/// counts, and (for the second) its ids, which define the leak candidates.
+pub struct SeriesPoint {
+    pub info: SnapshotInfo,
+    pub counts: HashMap<String, u64>,
+    /// Sorted node ids (the second snapshot only).
+    pub ids: Vec<u32>,
+}
+
+impl SeriesPoint {
+    pub fn of(path: &str, g: &HeapGraph, keep_ids: bool) -> SeriesPoint {
+        let counts = diff::class_stats(g)
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.count > 0)
+            .map(|(c, s)| (g.class_names[c].clone(), s.count))
+            .collect();
+        let ids = if keep_ids {
+            diff::sorted_ids(g)
+                .into_iter()
+                .map(|x| (x >> 32) as u32)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        SeriesPoint {
+            info: snapshot_info(path, g),
+            counts,
+            ids,
+        }
+    }
+}
+
+impl Report {
+    /// Three or more snapshots of one process, oldest first. Leak candidates are objects
+    /// allocated between the first and the second snapshot that are still alive in the last
+    /// (one-time warm-up before the first, and short-lived objects, drop out); with more
+    /// snapshots, a class whose count grows at every step is flagged monotonic.
+    pub fn series(
+        paths: &[String],
+        first: &HeapGraph,
+        last: &HeapGraph,
+        middle: Vec<SeriesPoint>,
+        opts: &ReportOptions,
+    ) -> Report {
+        let mut cmp = diff::compare(first, last);
+        let mut snapshots = vec![snapshot_info(&paths[0], first)];
+        snapshots.extend(middle.iter().map(|p| SnapshotInfo { ..p.info.clone() }));
+        snapshots.push(snapshot_info(&paths[paths.len() - 1], last));
+        let mut r = Report::empty(Mode::Series, snapshots);
+        let (b, a) = (first.total_size(), last.total_size());
+        r.totals = Some(Totals {
+            size_before: b,
+            size_after: a,
+            size_delta: a as i64 - b as i64,
+        });
+        r.ids_comparable = Some(cmp.ids_comparable);
+        // Candidates: ids new in the second snapshot (not in the first) still present in the last.
+        let mut candidates = crate::graph::BitSet::new(last.node_count());
+        let mut candidate_count = vec![0u64; cmp.rows.len()];
+        if cmp.ids_comparable {
+            let first_ids: Vec<u32> = diff::sorted_ids(first)
+                .into_iter()
+                .map(|x| (x >> 32) as u32)
+                .collect();
+            let second = &middle[0].ids;
+            for v in 0..last.node_count() {
+                let id = last.node_id[v];
+                if last.self_size[v] != 0
+                    && second.binary_search(&id).is_ok()
+                    && first_ids.binary_search(&id).is_err()
+                {
+                    candidates.set(v);
+                    let row = cmp.row_of_after[last.class_of[v] as usize];
+                    if row != usize::MAX {
+                        candidate_count[row] += 1;
+                    }
+                }
+            }
+            cmp.new_in_after = candidates;
+        } else {
+            r.notes.push(cross_process_note(&cmp));
+        }
+        let ignored: Vec<bool> = cmp
+            .rows
+            .iter()
+            .map(|d| opts.ignore.matches(&d.name))
+            .collect();
+        let mut paths_by_row = trace::class_paths(&cmp, first, last, &ignored, opts.show_values);
+        r.classes = cmp
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let mut row = class_row(d);
+                row.ignored = ignored[k];
+                row.retainer_paths = paths_by_row.remove(&k).unwrap_or_default();
+                let mut trend = vec![d.before.count];
+                trend.extend(
+                    middle
+                        .iter()
+                        .map(|p| p.counts.get(&d.name).copied().unwrap_or(0)),
+                );
+                trend.push(d.after.count);
+                row.monotonic = Some(trend.windows(2).all(|w| w[1] > w[0]));
+                row.trend = Some(trend);
+                row.leak_candidates = cmp.ids_comparable.then_some(candidate_count[k]);
+                row
+            })
+            .collect();
+        r
+    }
+}
+
+/// Judge the CI gate: total growth (less what accepted classes grew) against
+/// `--fail-if-growth`, and findings at or above `--fail-on` that the ignore list does not
+/// accept. `None` when no gate flag was given.
+pub fn evaluate_gate(
+    r: &Report,
+    fail_if_growth: Option<u64>,
+    fail_on: Option<Severity>,
+    ignore: &IgnoreList,
+) -> Option<GateResult> {
+    if fail_if_growth.is_none() && fail_on.is_none() {
+        return None;
+    }
+    let mut reasons = Vec::new();
+    if let (Some(limit), Some(t)) = (fail_if_growth, r.totals) {
+        let accepted: i64 = r
+            .classes
+            .iter()
+            .filter(|c| c.ignored)
+            .map(|c| c.size_delta.unwrap_or(0).max(0))
+            .sum();
+        let growth = t.size_delta - accepted;
+        if growth > limit as i64 {
+            let mut why = format!(
+                "total growth {} exceeds --fail-if-growth {}",
+                super::units::signed_bytes(growth),
+                super::units::bytes(limit)
+            );
+            if accepted > 0 {
+                why.push_str(&format!(
+                    " (not counting {} in ignored classes)",
+                    super::units::bytes(accepted as u64)
+                ));
+            }
+            reasons.push(why);
+        }
+    }
+    if let Some(min) = fail_on {
+        for f in &r.findings {
+            if f.severity >= min
+                && !ignore.matches(&f.owner)
+                && !ignore.matches(&path_text(&f.path))
+            {
+                reasons.push(format!(
+                    "{} finding: {} (owner {})",
+                    f.severity.name(),
+                    f.title,
+                    f.owner
+                ));
+            }
+        }
+    }
+    Some(GateResult {
+        breached: !reasons.is_empty(),
+        reasons,
+    })
+}
+
 fn cross_process_note(cmp: &Comparison) -> String {
-    let pct = if cmp.common_ids == 0 { 0.0 } else { 100.0 * cmp.same_class_ids as f64 / cmp.common_ids as f64 };
+    let pct = if cmp.common_ids == 0 {
+        0.0
+    } else {
+        100.0 * cmp.same_class_ids as f64 / cmp.common_ids as f64
+    };
     format!(
         "The snapshots come from different processes: of {} node ids present in both, only {:.0}% name the same class \
          (within one process it is 100%). Objects cannot be matched by id, so new/deleted counts are not shown; \
@@ -218,7 +436,11 @@ pub fn largest_dominators(g: &HeapGraph, k: usize) -> Vec<DominatorRow> {
         }
     }
     let mut idx: Vec<u32> = heap.into_iter().map(|r| r.0 .1).collect();
-    idx.sort_by(|&a, &b| g.retained_size[b as usize].cmp(&g.retained_size[a as usize]).then(a.cmp(&b)));
+    idx.sort_by(|&a, &b| {
+        g.retained_size[b as usize]
+            .cmp(&g.retained_size[a as usize])
+            .then(a.cmp(&b))
+    });
     let mut chosen: Vec<u32> = Vec::new();
     let mut picked = std::collections::HashSet::new();
     for v in idx {

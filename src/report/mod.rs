@@ -10,7 +10,9 @@ pub mod model;
 pub mod table;
 pub mod units;
 
-pub use build::{path_text, IgnoreList, ReportOptions};
+pub use build::{
+    compact_path_text, evaluate_gate, path_text, IgnoreList, ReportOptions, SeriesPoint,
+};
 pub use model::*;
 
 use crate::error::{Error, Result};

@@ -87,6 +87,16 @@ pub enum Severity {
     High,
 }
 
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+        }
+    }
+}
+
 /// One leak, named by its root cause (the owning collection or emitter).
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -112,7 +122,7 @@ pub struct GateResult {
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SnapshotInfo {
     pub path: String,
     pub node_count: u64,
@@ -162,4 +172,3 @@ pub struct DominatorRow {
     pub retained_size: u64,
     pub distance: Option<u32>,
 }
-

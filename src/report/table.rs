@@ -1,11 +1,26 @@
 //! `--format table` (default): comfy-table, sizes made readable, colour only on a terminal.
 
 use super::units::{bytes, signed, signed_bytes};
-use super::{Mode, RenderOptions, Renderer, Report};
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
+use super::{compact_path_text, Mode, RenderOptions, Renderer, Report, Severity};
+use comfy_table::{
+    presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, ContentArrangement, Table,
+};
 use std::io::Write;
 
 pub struct TableRenderer;
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
+fn colour(opts: &RenderOptions) -> bool {
+    opts.terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn delta_cell(text: String, delta: i64, opts: &RenderOptions) -> Cell {
+    let c = Cell::new(text);
+    if !colour(opts) || delta == 0 {
+        return c;
+    }
+    c.fg(if delta > 0 { Color::Red } else { Color::Green })
+}
 
 fn new_table(opts: &RenderOptions, header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -15,7 +30,7 @@ fn new_table(opts: &RenderOptions, header: &[&str]) -> Table {
     } else {
         ContentArrangement::Disabled
     });
-    if !opts.terminal {
+    if !colour(opts) {
         t.force_no_tty();
     }
     t.set_header(header.iter().map(Cell::new));
@@ -39,9 +54,10 @@ impl Renderer for TableRenderer {
     fn render(&self, r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std::io::Result<()> {
         for (i, s) in r.snapshots.iter().enumerate() {
             let label = match (r.mode, i) {
-                (Mode::Summary, _) => "snapshot",
-                (_, 0) => "before",
-                _ => "after",
+                (Mode::Summary, _) => "snapshot".to_string(),
+                (Mode::Series, _) => format!("s{}", i + 1),
+                (_, 0) => "before".to_string(),
+                _ => "after".to_string(),
             };
             writeln!(
                 out,
@@ -52,16 +68,52 @@ impl Renderer for TableRenderer {
                 bytes(s.total_size)
             )?;
         }
-        if let [b, a] = &r.snapshots[..] {
+        if let (Some(t), [b, .., a]) = (r.totals, &r.snapshots[..]) {
             writeln!(
                 out,
                 "{:>8}: {} ({} nodes)",
                 "growth",
-                signed_bytes(a.total_size as i64 - b.total_size as i64),
+                signed_bytes(t.size_delta),
                 signed(a.node_count as i64 - b.node_count as i64)
             )?;
         }
+        for note in &r.notes {
+            writeln!(out, "    note: {note}")?;
+        }
         writeln!(out)?;
+        if !r.findings.is_empty() {
+            let mut t = new_table(opts, &["Severity", "Leak", "Owner", "Count", "Retained"]);
+            for f in &r.findings {
+                let sev = Cell::new(f.severity.name());
+                let sev = if colour(opts) {
+                    sev.fg(match f.severity {
+                        Severity::High => Color::Red,
+                        Severity::Medium => Color::Yellow,
+                        Severity::Low => Color::Reset,
+                    })
+                } else {
+                    sev
+                };
+                t.add_row(vec![
+                    sev,
+                    Cell::new(&f.title),
+                    Cell::new(&f.owner),
+                    Cell::new(format!("{} → {}", f.count_before, f.count_after)),
+                    Cell::new(format!(
+                        "{} → {}",
+                        bytes(f.retained_size_before),
+                        bytes(f.retained_size_after)
+                    )),
+                ]);
+            }
+            writeln!(out, "Leak findings")?;
+            writeln!(out, "{t}")?;
+            for f in &r.findings {
+                writeln!(out, "  {}: {}", f.title, f.evidence)?;
+                writeln!(out, "    fix: {}", f.suggestion)?;
+            }
+            writeln!(out)?;
+        }
         let shown = take(r.classes.len(), opts.top);
         match r.mode {
             Mode::Summary => {
@@ -96,36 +148,99 @@ impl Renderer for TableRenderer {
                 }
             }
             Mode::Comparison | Mode::Series => {
-                let mut t = new_table(
-                    opts,
-                    &[
-                        "Class",
-                        "# New",
-                        "# Deleted",
-                        "# Delta",
-                        "Alloc. Size",
-                        "Freed Size",
-                        "Size Delta",
-                        "Retained before",
-                        "Retained after",
-                    ],
-                );
+                let by_id = r.ids_comparable == Some(true);
+                let series = r.mode == Mode::Series;
+                let mut header = vec!["Class"];
+                if by_id {
+                    header.extend(["# New", "# Deleted"]);
+                }
+                header.push("# Delta");
+                if by_id {
+                    header.extend(["Alloc. Size", "Freed Size"]);
+                }
+                header.extend(["Size Delta", "Retained before", "Retained after"]);
+                if series {
+                    header.extend(["Trend", "Candidates"]);
+                }
+                let mut t = new_table(opts, &header);
                 for c in &r.classes[..shown] {
-                    t.add_row(vec![
-                        Cell::new(&c.name),
-                        Cell::new(c.added_count.unwrap_or(0)),
-                        Cell::new(c.removed_count.unwrap_or(0)),
-                        Cell::new(signed(c.count_delta.unwrap_or(0))),
-                        Cell::new(bytes(c.added_size.unwrap_or(0))),
-                        Cell::new(bytes(c.removed_size.unwrap_or(0))),
-                        Cell::new(signed_bytes(c.size_delta.unwrap_or(0))),
-                        Cell::new(bytes(c.retained_size_before.unwrap_or(0))),
-                        Cell::new(bytes(c.retained_size_after)),
-                    ]);
+                    let name = if c.ignored {
+                        format!("{} (ignored)", c.name)
+                    } else {
+                        c.name.clone()
+                    };
+                    let mut row = vec![Cell::new(name)];
+                    if by_id {
+                        row.push(Cell::new(c.added_count.unwrap_or(0)));
+                        row.push(Cell::new(c.removed_count.unwrap_or(0)));
+                    }
+                    let cd = c.count_delta.unwrap_or(0);
+                    row.push(delta_cell(signed(cd), cd, opts));
+                    if by_id {
+                        row.push(Cell::new(bytes(c.added_size.unwrap_or(0))));
+                        row.push(Cell::new(bytes(c.removed_size.unwrap_or(0))));
+                    }
+                    let sd = c.size_delta.unwrap_or(0);
+                    row.push(delta_cell(signed_bytes(sd), sd, opts));
+                    row.push(Cell::new(bytes(c.retained_size_before.unwrap_or(0))));
+                    row.push(Cell::new(bytes(c.retained_size_after)));
+                    if series {
+                        let trend = c.trend.as_ref().map_or(String::new(), |t| {
+                            let s: Vec<String> = t.iter().map(|x| x.to_string()).collect();
+                            let mark = if c.monotonic == Some(true) {
+                                " ↑"
+                            } else {
+                                ""
+                            };
+                            format!("{}{mark}", s.join(" → "))
+                        });
+                        row.push(Cell::new(trend));
+                        row.push(Cell::new(
+                            c.leak_candidates.map_or("-".into(), |x| x.to_string()),
+                        ));
+                    }
+                    t.add_row(row);
                 }
                 writeln!(out, "Classes by growth")?;
                 writeln!(out, "{t}")?;
                 more(out, r.classes.len(), shown, "changed classes")?;
+                let with_paths: Vec<_> = r
+                    .classes
+                    .iter()
+                    .filter(|c| !c.retainer_paths.is_empty())
+                    .collect();
+                if !with_paths.is_empty() {
+                    let what = if series {
+                        "leak candidates"
+                    } else if by_id {
+                        "new instances"
+                    } else {
+                        "growth"
+                    };
+                    writeln!(out, "\nWho holds the {what} (top retainer paths)")?;
+                    for c in with_paths {
+                        writeln!(out, "  {}", c.name)?;
+                        for p in c.retainer_paths.iter().take(3) {
+                            writeln!(
+                                out,
+                                "    {:>7} × {:>9}  {}",
+                                p.count,
+                                bytes(p.size),
+                                compact_path_text(&p.path)
+                            )?;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(g) = &r.gate {
+            writeln!(out)?;
+            if g.breached {
+                for reason in &g.reasons {
+                    writeln!(out, "GATE BREACHED: {reason}")?;
+                }
+            } else {
+                writeln!(out, "gate passed")?;
             }
         }
         Ok(())
