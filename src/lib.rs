@@ -130,6 +130,15 @@ impl Progress {
     }
 }
 
+/// Phase times of one input, for `--timings`.
+struct PhaseTimings {
+    name: String,
+    phases: Vec<(&'static str, std::time::Duration)>,
+    nodes: usize,
+    edges: usize,
+    bytes: usize,
+}
+
 /// Run heapdiff as configured: load, analyse, report, and judge the gate.
 pub fn run(cfg: &cli::Config) -> Result<Outcome> {
     let t = Instant::now();
@@ -145,13 +154,7 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
     };
     let progress = Progress::new(&cfg.inputs, !cfg.quiet && std::io::stderr().is_terminal());
     let names: Vec<String> = cfg.inputs.iter().map(|p| p.display().to_string()).collect();
-    let mut timings: Vec<(
-        String,
-        Vec<(&'static str, std::time::Duration)>,
-        usize,
-        usize,
-        usize,
-    )> = Vec::new();
+    let mut timings: Vec<PhaseTimings> = Vec::new();
     let mut keep_timings = |name: &str, g: &HeapGraph| {
         if cfg.timings {
             timings.push((
@@ -190,10 +193,17 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
                 .map(|(&i, p)| load_v8_with(p, &|ph| progress.phase(i, ph)))
                 .collect::<Result<_>>()?;
             let mut middle = Vec::new();
-            for i in 1..n - 1 {
-                let g = load_v8_with(&cfg.inputs[i], &|ph| progress.phase(i, ph))?;
-                keep_timings(&names[i], &g);
-                middle.push(report::SeriesPoint::of(&names[i], &g, i == 1));
+            for (i, (path, name)) in cfg
+                .inputs
+                .iter()
+                .zip(&names)
+                .enumerate()
+                .take(n - 1)
+                .skip(1)
+            {
+                let g = load_v8_with(path, &|ph| progress.phase(i, ph))?;
+                keep_timings(name, &g);
+                middle.push(report::SeriesPoint::of(name, &g, i == 1));
             }
             keep_timings(&names[0], &gs[0]);
             keep_timings(&names[n - 1], &gs[1]);
