@@ -157,13 +157,13 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
     let mut timings: Vec<PhaseTimings> = Vec::new();
     let mut keep_timings = |name: &str, g: &HeapGraph| {
         if cfg.timings {
-            timings.push((
-                name.to_string(),
-                g.timings.clone(),
-                g.node_count(),
-                g.edge_count(),
-                g.heap_bytes(),
-            ));
+            timings.push(PhaseTimings {
+                name: name.to_string(),
+                phases: g.timings.clone(),
+                nodes: g.node_count(),
+                edges: g.edge_count(),
+                bytes: g.heap_bytes(),
+            });
         }
     };
     let t_report;
@@ -221,12 +221,15 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
     };
     report::write(&report, cfg.format, &ropts, cfg.output.as_deref())?;
     if cfg.timings {
-        for (name, phases, n, m, bytes) in &timings {
+        for t in &timings {
             eprintln!(
-                "{name}: {n} nodes, {m} edges, ~{} MB of columns",
-                bytes >> 20
+                "{}: {} nodes, {} edges, ~{} MB of columns",
+                t.name,
+                t.nodes,
+                t.edges,
+                t.bytes >> 20
             );
-            for (phase, d) in phases {
+            for (phase, d) in &t.phases {
                 eprintln!("  {phase:<28} {:>8.1} ms", d.as_secs_f64() * 1e3);
             }
         }
