@@ -92,7 +92,11 @@ impl<'g> Tracer<'g> {
             }
             let ds = g.distance[src.i as usize];
             // A user root (distance 1) hangs from the root, whose distance is the system base.
-            let ok = if d == 1 { src.i == g.root } else { ds != UNREACHABLE && ds + 1 == d };
+            let ok = if d == 1 {
+                src.i == g.root
+            } else {
+                ds != UNREACHABLE && ds + 1 == d
+            };
             if !ok {
                 continue;
             }
@@ -108,7 +112,11 @@ impl<'g> Tracer<'g> {
         let g = self.g;
         let t = g.edge_type[e as usize];
         let raw = g.edge_label(e);
-        let step = Step { edge_type: t, edge: edge_pattern(t, &raw), class: g.class_of[to as usize] };
+        let step = Step {
+            edge_type: t,
+            edge: edge_pattern(t, &raw),
+            class: g.class_of[to as usize],
+        };
         if let Some(&id) = self.step_ids.get(&step) {
             return id;
         }
@@ -184,10 +192,19 @@ impl<'g> Tracer<'g> {
             let st = &self.steps[step as usize];
             out.push(PathStep {
                 edge: st.edge.clone(),
-                edge_type: self.g.edge_type_names.get(st.edge_type as usize).cloned().unwrap_or_default(),
+                edge_type: self
+                    .g
+                    .edge_type_names
+                    .get(st.edge_type as usize)
+                    .cloned()
+                    .unwrap_or_default(),
                 node: self.g.class_names[st.class as usize].clone(),
                 repeated,
-                example: if show_values { self.examples.get(&step).cloned() } else { None },
+                example: if show_values {
+                    self.examples.get(&step).cloned()
+                } else {
+                    None
+                },
             });
             s = parent;
         }
@@ -195,11 +212,24 @@ impl<'g> Tracer<'g> {
         out
     }
 
-    /// A signature as one string, comparable across snapshots and processes.
-    #[allow(clippy::wrong_self_convention)]
+    /// The identifying part of a signature (from its owner, see [`owner_start`]) as one
+    /// string, comparable across snapshots and processes.
     pub fn key(&self, sig: u32) -> String {
-        signature_key(&self.steps(sig, false))
+        let steps = self.steps(sig, false);
+        signature_key(&steps[owner_start(&steps)..])
     }
+}
+
+/// Where the part of a path that identifies a leak starts: the owning variable (the last
+/// variable step before the class), or the last eight steps when there is none. How a
+/// module scope is reached varies between snapshots and processes; what holds the objects
+/// below it does not.
+pub fn owner_start(steps: &[PathStep]) -> usize {
+    let last = steps.len().saturating_sub(1);
+    steps[..last]
+        .iter()
+        .rposition(|s| s.edge_type == "context")
+        .unwrap_or(steps.len().saturating_sub(8))
 }
 
 /// A path as one string: `edge_type:edge>class` per step, `*` on repeated steps.
@@ -238,9 +268,12 @@ pub fn name_pattern(raw: &str) -> String {
         return "<email>".into();
     }
     let mut out = String::with_capacity(raw.len());
-    for part in raw.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')) {
+    for part in raw.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    {
         let (word, sep) = match part.char_indices().last() {
-            Some((k, c)) if !(c.is_ascii_alphanumeric() || c == '_' || c == '-') => (&part[..k], &part[k..]),
+            Some((k, c)) if !(c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
+                (&part[..k], &part[k..])
+            }
             _ => (part, ""),
         };
         out.push_str(&word_pattern(word));
@@ -286,6 +319,15 @@ struct Agg {
     new_retained: u64,
 }
 
+impl Agg {
+    fn add(&mut self, o: &Agg) {
+        self.count += o.count;
+        self.retained += o.retained;
+        self.new_count += o.new_count;
+        self.new_retained += o.new_retained;
+    }
+}
+
 /// Trace every instance of the selected classes in one snapshot and aggregate by signature.
 fn trace_side<'g>(
     g: &'g HeapGraph,
@@ -311,7 +353,11 @@ fn trace_side<'g>(
         for &v in vs {
             let sig = tracer.signature(v);
             let a = per_slot[slot].entry(sig).or_default();
-            let retained = if topmost.get(v as usize) { g.retained_size[v as usize] } else { 0 };
+            let retained = if topmost.get(v as usize) {
+                g.retained_size[v as usize]
+            } else {
+                0
+            };
             a.count += 1;
             a.retained += retained;
             if new.is_some_and(|n| n.get(v as usize)) {
@@ -347,22 +393,58 @@ pub fn class_paths(
     }
     let slots = selected.len();
     let ((ta, after_aggs), (tb, before_aggs)) = rayon::join(
-        || trace_side(after, &cmp.row_of_after, &slot_of_row, slots, Some(&cmp.new_in_after), &cmp.topmost_after),
-        || trace_side(before, &cmp.row_of_before, &slot_of_row, slots, None, &cmp.topmost_before),
+        || {
+            trace_side(
+                after,
+                &cmp.row_of_after,
+                &slot_of_row,
+                slots,
+                Some(&cmp.new_in_after),
+                &cmp.topmost_after,
+            )
+        },
+        || {
+            trace_side(
+                before,
+                &cmp.row_of_before,
+                &slot_of_row,
+                slots,
+                None,
+                &cmp.topmost_before,
+            )
+        },
     );
     let mut out = HashMap::new();
     for (slot, &row) in selected.iter().enumerate() {
-        let before_by_key: HashMap<String, Agg> =
-            before_aggs[slot].iter().map(|(&sig, &a)| (tb.key(sig), a)).collect();
-        let mut paths: Vec<(PathRow, String)> = after_aggs[slot]
-            .iter()
-            .map(|(&sig, a)| {
-                let key = ta.key(sig);
+        // Group by owner key; each group is shown by its most common full path.
+        let mut before_by_key: HashMap<String, Agg> = HashMap::new();
+        for (&sig, a) in &before_aggs[slot] {
+            let e = before_by_key.entry(tb.key(sig)).or_default();
+            e.add(a);
+        }
+        let mut after_by_key: HashMap<String, (Agg, u32, u64)> = HashMap::new();
+        for (&sig, a) in &after_aggs[slot] {
+            let e = after_by_key
+                .entry(ta.key(sig))
+                .or_insert((Agg::default(), sig, 0));
+            e.0.add(a);
+            let weight = a.new_count.max(a.count);
+            if weight > e.2 || (weight == e.2 && sig < e.1) {
+                e.1 = sig;
+                e.2 = weight;
+            }
+        }
+        let mut paths: Vec<(PathRow, String)> = after_by_key
+            .into_iter()
+            .map(|(key, (a, sig, _))| {
                 let b = before_by_key.get(&key).copied().unwrap_or_default();
                 let (count, size) = if cmp.ids_comparable {
                     (a.new_count, a.new_retained)
                 } else {
-                    (a.count.saturating_sub(b.count), a.retained.saturating_sub(b.retained))
+                    (
+                        a.count.saturating_sub(b.count),
+                        a.retained.saturating_sub(b.retained),
+                    )
                 };
                 let row = PathRow {
                     count,
@@ -377,7 +459,12 @@ pub fn class_paths(
             })
             .filter(|(p, _)| p.count > 0)
             .collect();
-        paths.sort_by(|(x, kx), (y, ky)| y.count.cmp(&x.count).then(y.size.cmp(&x.size)).then(kx.cmp(ky)));
+        paths.sort_by(|(x, kx), (y, ky)| {
+            y.count
+                .cmp(&x.count)
+                .then(y.size.cmp(&x.size))
+                .then(kx.cmp(ky))
+        });
         paths.truncate(PATHS_PER_CLASS);
         out.insert(row, paths.into_iter().map(|(p, _)| p).collect());
     }
@@ -397,7 +484,10 @@ mod tests {
         assert_eq!(name_pattern("515"), "<n>");
         assert_eq!(name_pattern("user@example.com"), "<email>");
         assert_eq!(name_pattern("tok_9f8e7d6c5b4a39281706"), "<token>");
-        assert_eq!(name_pattern("123e4567-e89b-12d3-a456-426614174000"), "<uuid>");
+        assert_eq!(
+            name_pattern("123e4567-e89b-12d3-a456-426614174000"),
+            "<uuid>"
+        );
         assert_eq!(name_pattern("item-7/part 2"), "item-<n>/part <n>");
         assert_eq!(edge_pattern(edge_kind::ELEMENT, "17"), "[]");
     }

@@ -94,11 +94,7 @@ pub fn path_text(steps: &[PathStep]) -> String {
 /// class) to the class, `… → ` in front when steps were left out; without a variable step,
 /// the last eight steps.
 pub fn compact_path_text(steps: &[PathStep]) -> String {
-    let last = steps.len().saturating_sub(1);
-    let start = steps[..last]
-        .iter()
-        .rposition(|s| s.edge_type == "context")
-        .unwrap_or(steps.len().saturating_sub(8));
+    let start = trace::owner_start(steps);
     let text = path_text(&steps[start..]);
     if start > 0 {
         format!("… → {text}")
