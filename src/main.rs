@@ -6,11 +6,23 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args = match heapdiff::cli::Args::try_parse() {
         Ok(a) => a,
-        Err(e) => {
-            // --help and --version print and succeed; every other clap error is a usage error.
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help and --version print and succeed.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Every other clap error is a usage error: one line, exit 2.
+            let text = e.to_string();
+            let line = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("invalid arguments");
+            eprintln!(
+                "heapdiff: error: {} (see --help)",
+                line.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
         }
     };
     let result = args

@@ -225,6 +225,8 @@ fn wrong_flags_are_usage_errors() {
         let out = heapdiff().args(&args).arg(&good).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "one error line: {err}");
     }
     let out = heapdiff().output().unwrap();
     assert_eq!(out.status.code(), Some(2), "no input is a usage error");

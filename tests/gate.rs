@@ -107,7 +107,8 @@ fn usage_errors_exit_2() {
         let (code, r, err) = run(&args);
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(r.is_null(), "no report on a usage error");
-        assert_eq!(err.lines().filter(|l| !l.is_empty()).count() >= 1, true);
+        assert_eq!(err.lines().count(), 1, "one error line: {err}");
+        assert!(err.starts_with("heapdiff: error: "), "{err}");
     }
     // A gate needs something to compare.
     let one = fixture("v8/service/s1.heapsnapshot.gz");
