@@ -13,7 +13,7 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             // Every other clap error is a usage error: one line, exit 2.
-            let text = e.to_string();
+            let text = e.render().to_string();
             let line = text
                 .lines()
                 .find(|l| !l.trim().is_empty())
