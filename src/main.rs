@@ -14,14 +14,14 @@ fn main() -> ExitCode {
         Err(e) => {
             // Every other clap error is a usage error: one line, exit 2.
             let text = e.render().to_string();
-            let line = text
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments");
-            eprintln!(
-                "heapdiff: error: {} (see --help)",
-                line.trim_start_matches("error: ")
-            );
+            let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+            let first = lines.next().unwrap_or("invalid arguments");
+            let mut line = first.trim_start_matches("error: ").to_string();
+            if line.ends_with(':') {
+                // "the following required arguments were not provided:" names them next.
+                line = format!("{line} {}", lines.next().unwrap_or(""));
+            }
+            eprintln!("heapdiff: error: {line} (see --help)");
             return ExitCode::from(2);
         }
     };
