@@ -5,6 +5,7 @@
 //! compares snapshots, and [`report`] builds one model and renders it in each format.
 
 pub mod cli;
+pub mod detect;
 pub mod diff;
 pub mod error;
 pub mod graph;

@@ -5,7 +5,7 @@ use super::model::*;
 use crate::diff::{self, ClassDelta, Comparison};
 use crate::graph::{distance::UNREACHABLE, HeapGraph};
 use crate::input::v8::node_kind;
-use crate::trace;
+use crate::{detect, trace};
 use std::collections::HashMap;
 
 /// How many dominator subtrees a summary lists.
