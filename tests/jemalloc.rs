@@ -246,9 +246,13 @@ fn thread_names_with_spaces_and_stack_counts() {
         &p,
         SymbolizeOptions::default(),
     );
-    let frames: Vec<_> = d.stacks.iter().map(|s| s.frames.clone()).collect();
+    let frames: Vec<Vec<&str>> = d
+        .stacks
+        .iter()
+        .map(|s| s.frames.iter().map(|f| f.as_str()).collect())
+        .collect();
     assert!(
-        frames.contains(&vec!["prog+0x100f".to_string(), "prog+0x101f".to_string()]),
+        frames.contains(&vec!["prog+0x100f", "prog+0x101f"]),
         "{frames:?}"
     );
     assert!(
@@ -887,6 +891,14 @@ fn built_debug_files() {
         !stripped.functions.iter().any(|f| f.name == "make_entry"),
         "no symbols without the debug file"
     );
+    assert!(
+        stripped
+            .warnings
+            .iter()
+            .any(|w| w.contains("stripped and no debug file found")),
+        "{:?}",
+        stripped.warnings
+    );
     let opts = SymbolizeOptions {
         debug_dirs: vec![s.join("debug")],
         ..SymbolizeOptions::default()
@@ -900,7 +912,9 @@ fn built_debug_files() {
         search_dirs: vec![copies],
         ..SymbolizeOptions::default()
     };
-    assert_exact(&diff_profiles(&b, &a, opts));
+    let d = diff_profiles(&b, &a, opts);
+    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
+    assert_exact(&d);
 }
 
 fn build_id_hex(bin: &Path) -> String {
