@@ -125,6 +125,9 @@ pub struct DomInput<'a> {
     pub retainer_edge: &'a [u32],
     pub retainer_node: &'a [u32],
     pub essential: &'a BitSet,
+    /// Nodes with more than one essential retainer; the others' only one is their DFS
+    /// parent, which is then their semidominator and immediate dominator.
+    pub many_retainers: &'a BitSet,
 }
 
 /// Phase two: semidominators and immediate dominators.
@@ -158,6 +161,12 @@ pub fn compute_dominators(num: Numbering, g: &DomInput<'_>) -> Dominators {
             continue;
         }
         let node = vertex[w] as usize;
+        if !g.many_retainers.get(node) {
+            // One essential retainer: the DFS came in through it, so it is the parent.
+            f[w].semi = f[w].parent;
+            f[w].ancestor = f[w].parent;
+            continue;
+        }
         let mut s = f[w].semi;
         for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
             if !g.essential.get(g.retainer_edge[r] as usize) {

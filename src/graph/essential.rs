@@ -84,14 +84,21 @@ pub fn page_owned(g: &EdgeRules<'_>) -> BitSet {
     owned
 }
 
-/// The essential edges, and the nodes at least one essential edge points at.
-pub fn essential_edges(g: &EdgeRules<'_>) -> (BitSet, BitSet) {
+/// Which nodes essential edges point at: at least once, and more than once.
+pub struct EssentialRetainers {
+    pub once: BitSet,
+    pub many: BitSet,
+}
+
+/// The essential edges, and how many of them point at each node (none, one, many).
+pub fn essential_edges(g: &EdgeRules<'_>) -> (BitSet, EssentialRetainers) {
     let m = g.edge_type.len();
     let mut bits = BitSet::new(m);
-    let mut retained = BitSet::new(g.first_edge.len() - 1);
+    let n = g.first_edge.len() - 1;
+    let mut once = BitSet::new(n);
+    let mut many = BitSet::new(n);
     let tables = weakmap_table_ids(g.strings);
     let owned = page_owned(g);
-    let n = g.first_edge.len() - 1;
     for src in 0..n {
         let (lo, hi) = (g.first_edge[src] as usize, g.first_edge[src + 1] as usize);
         let from_root = src as u32 == g.root;
@@ -114,9 +121,13 @@ pub fn essential_edges(g: &EdgeRules<'_>) -> (BitSet, BitSet) {
             };
             if ok {
                 bits.set(e);
-                retained.set(t);
+                if once.get(t) {
+                    many.set(t);
+                } else {
+                    once.set(t);
+                }
             }
         }
     }
-    (bits, retained)
+    (bits, EssentialRetainers { once, many })
 }

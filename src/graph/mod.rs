@@ -92,19 +92,19 @@ impl HeapGraph {
         };
         // Two cores, two lanes. The DFS numbering needs forward edges only, so it runs while
         // the reverse CSR is built; distances and classes run beside the semidominators.
-        let ((r, t_retainers), ((essential, numbering), t_number)) = rayon::join(
+        let ((r, t_retainers), ((essential, (numbering, many_retainers)), t_number)) = rayon::join(
             || timed(|| retainers::build_retainers(&first_edge, &s.edge_to)),
             || {
                 timed(|| {
-                    let (essential, has_essential_retainer) = essential::essential_edges(&rules);
+                    let (essential, retained_by) = essential::essential_edges(&rules);
                     let numbering = dominators::number_nodes(
                         s.root,
                         &first_edge,
                         &s.edge_to,
                         &essential,
-                        &has_essential_retainer,
+                        &retained_by.once,
                     );
-                    (essential, numbering)
+                    (essential, (numbering, retained_by.many))
                 })
             },
         );
@@ -118,6 +118,7 @@ impl HeapGraph {
                             retainer_edge: &r.retainer_edge,
                             retainer_node: &r.retainer_node,
                             essential: &essential,
+                            many_retainers: &many_retainers,
                         },
                     );
                     let retained =

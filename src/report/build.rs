@@ -186,7 +186,20 @@ impl Report {
             .iter()
             .map(|d| opts.ignore.matches(&d.name))
             .collect();
-        let mut paths = trace::class_paths(&cmp, before, after, &ignored, opts.show_values);
+        let (mut paths, findings) = rayon::join(
+            || trace::class_paths(&cmp, before, after, &ignored, opts.show_values),
+            || {
+                detect::detect_all(&detect::DetectCtx {
+                    before,
+                    after,
+                    cmp: &cmp,
+                    snapshots: 2,
+                    trends: None,
+                    show_values: opts.show_values,
+                })
+            },
+        );
+        r.findings = findings;
         r.classes = cmp
             .rows
             .iter()
@@ -290,7 +303,34 @@ impl Report {
             .iter()
             .map(|d| opts.ignore.matches(&d.name))
             .collect();
-        let mut paths_by_row = trace::class_paths(&cmp, first, last, &ignored, opts.show_values);
+        let trends: HashMap<String, Vec<u64>> = cmp
+            .rows
+            .iter()
+            .map(|d| {
+                let mut t = vec![d.before.count];
+                t.extend(
+                    middle
+                        .iter()
+                        .map(|p| p.counts.get(&d.name).copied().unwrap_or(0)),
+                );
+                t.push(d.after.count);
+                (d.name.clone(), t)
+            })
+            .collect();
+        let (mut paths_by_row, findings) = rayon::join(
+            || trace::class_paths(&cmp, first, last, &ignored, opts.show_values),
+            || {
+                detect::detect_all(&detect::DetectCtx {
+                    before: first,
+                    after: last,
+                    cmp: &cmp,
+                    snapshots: paths.len(),
+                    trends: Some(&trends),
+                    show_values: opts.show_values,
+                })
+            },
+        );
+        r.findings = findings;
         r.classes = cmp
             .rows
             .iter()
@@ -299,13 +339,7 @@ impl Report {
                 let mut row = class_row(d);
                 row.ignored = ignored[k];
                 row.retainer_paths = paths_by_row.remove(&k).unwrap_or_default();
-                let mut trend = vec![d.before.count];
-                trend.extend(
-                    middle
-                        .iter()
-                        .map(|p| p.counts.get(&d.name).copied().unwrap_or(0)),
-                );
-                trend.push(d.after.count);
+                let trend = trends.get(&d.name).cloned().unwrap_or_default();
                 row.monotonic = Some(trend.windows(2).all(|w| w[1] > w[0]));
                 row.trend = Some(trend);
                 row.leak_candidates = cmp.ids_comparable.then_some(candidate_count[k]);
