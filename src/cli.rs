@@ -13,6 +13,8 @@ Examples:
   heapdiff --format markdown a b > incident-1234.md    a report to paste into a ticket
   heapdiff --fail-on high --fail-if-growth 20MB a b    a nightly CI leak gate
   heapdiff --format json a.heapsnapshot.gz b.heapsnapshot.gz > diff.json
+  heapdiff before.heap after.heap                  jemalloc profiles: growth by allocation stack
+  heapdiff --symbols ./build before.heap after.heap    ... with binaries that moved since the dump
 
 Exit codes:
   0  ran, and no gate was breached
@@ -62,6 +64,11 @@ pub struct Args {
     #[arg(long)]
     pub show_values: bool,
 
+    /// jemalloc: also look in DIR (recursively, by file name) for binaries and libraries
+    /// that moved or changed since the dump. Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub symbols: Vec<PathBuf>,
+
     /// No progress bars.
     #[arg(short, long)]
     pub quiet: bool,
@@ -82,6 +89,7 @@ pub struct Config {
     pub fail_on: Option<Severity>,
     pub ignore: Option<PathBuf>,
     pub show_values: bool,
+    pub symbols: Vec<PathBuf>,
     pub quiet: bool,
     pub timings: bool,
 }
@@ -103,6 +111,7 @@ impl Args {
             fail_on: self.fail_on,
             ignore: self.ignore,
             show_values: self.show_values,
+            symbols: self.symbols,
             quiet: self.quiet,
             timings: self.timings,
         })

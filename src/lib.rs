@@ -74,6 +74,49 @@ pub fn load_v8_with(path: &Path, phase: &(dyn Fn(&'static str) + Sync)) -> Resul
     Ok(g)
 }
 
+/// Read and parse one jemalloc heap profile.
+pub fn load_jemalloc(path: &Path) -> Result<input::jemalloc::Profile> {
+    let bytes = input::read_bytes(path)?;
+    input::jemalloc::parse(bytes.as_slice()).map_err(|e| Error::input(path, e))
+}
+
+/// What kind of dump a file holds, from its first bytes (gzip undone).
+pub fn input_kind(path: &Path) -> Result<InputKind> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::input(
+            path,
+            ParseError::new("is a directory, not a heap dump"),
+        ));
+    }
+    let mut head = Vec::with_capacity(4096);
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    f.take(4096)
+        .read_to_end(&mut head)
+        .map_err(|e| Error::io(path, e))?;
+    if head.is_empty() {
+        return Err(Error::input(path, ParseError::new("file is empty")));
+    }
+    if input::sniff::is_gzip(&head) {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut out = Vec::with_capacity(4096);
+        // A corrupt stream is reported by the full read later; sniff what decodes.
+        let _ = flate2::read::MultiGzDecoder::new(f)
+            .take(4096)
+            .read_to_end(&mut out);
+        head = out;
+    }
+    sniff(&head).ok_or_else(|| {
+        Error::input(
+            path,
+            ParseError::new(
+                "not a heap dump: expected a V8 .heapsnapshot (JSON) or a jemalloc heap profile",
+            ),
+        )
+    })
+}
+
 /// Load several snapshots concurrently, keeping argument order; the first error wins.
 pub fn load_all(paths: &[std::path::PathBuf], progress: &Progress) -> Result<Vec<HeapGraph>> {
     paths
@@ -167,6 +210,56 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             });
         }
     };
+    // jemalloc profiles take their own road; V8 and jemalloc inputs do not mix.
+    let kinds: Vec<InputKind> = cfg
+        .inputs
+        .iter()
+        .map(|p| input_kind(p))
+        .collect::<Result<_>>()?;
+    if kinds.contains(&InputKind::Jemalloc) {
+        if kinds.contains(&InputKind::V8) {
+            return Err(Error::Usage(
+                "inputs mix V8 snapshots and jemalloc profiles; compare like with like".into(),
+            ));
+        }
+        if cfg.inputs.len() > 2 {
+            return Err(Error::Usage(
+                "jemalloc profiles: give one (a summary) or two (a comparison)".into(),
+            ));
+        }
+        let profiles: Vec<input::jemalloc::Profile> = cfg
+            .inputs
+            .par_iter()
+            .map(|p| load_jemalloc(p))
+            .collect::<Result<_>>()?;
+        progress.clear();
+        let sym_opts = symbolize::SymbolizeOptions {
+            search_dirs: cfg.symbols.clone(),
+            ..Default::default()
+        };
+        let d = match &profiles[..] {
+            [one] => {
+                let mut sym = symbolize::Symbolizer::new(sym_opts);
+                let p = sym.symbolize(one);
+                jemalloc_diff::summarize(&sym, &p)
+            }
+            [b, a] => jemalloc_diff::diff_profiles(b, a, sym_opts),
+            _ => return Err(Error::Usage("jemalloc profiles: give one or two".into())),
+        };
+        let mut report = Report::jemalloc(&names, &profiles, d);
+        report.gate = report::evaluate_gate(&report, cfg.fail_if_growth, cfg.fail_on, &opts.ignore);
+        let breached = report.gate.as_ref().is_some_and(|g| g.breached);
+        let ropts = RenderOptions {
+            top: cfg.top,
+            terminal: cfg.output.is_none() && std::io::stdout().is_terminal(),
+        };
+        report::write(&report, cfg.format, &ropts, cfg.output.as_deref())?;
+        return Ok(if breached {
+            Outcome::GateBreached
+        } else {
+            Outcome::Ok
+        });
+    }
     let t_report;
     let mut report = match cfg.inputs.len() {
         0 => return Err(Error::Usage("give at least one snapshot".into())),

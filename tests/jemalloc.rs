@@ -373,7 +373,13 @@ bad_input!(
 bad_input!(
     bad_truncated_stack_at_eof,
     format!("{H}@ 0x401010 0x401020").as_bytes(),
-    H.len() + 19,
+    H.len(),
+    "file ends in the middle of a line (truncated?)"
+);
+bad_input!(
+    bad_truncated_stack_after_last_newline,
+    format!("{H}@ 0x401010 0x401020\n").as_bytes(),
+    H.len() + 20,
     "truncated stack"
 );
 bad_input!(

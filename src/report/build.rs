@@ -109,6 +109,8 @@ pub fn snapshot_info(path: &str, g: &HeapGraph) -> SnapshotInfo {
         node_count: g.node_count() as u64,
         edge_count: g.edge_count() as u64,
         total_size: g.total_size(),
+        stack_count: None,
+        sample_period: None,
     }
 }
 
@@ -126,7 +128,55 @@ impl Report {
             dominators: Vec::new(),
             gate: None,
             notes: Vec::new(),
+            stacks: Vec::new(),
+            functions: Vec::new(),
         }
+    }
+
+    /// jemalloc: one profile (everything as growth from nothing) or a pair, diffed by
+    /// symbolized stack so that two processes compare correctly.
+    pub fn jemalloc(
+        paths: &[String],
+        profiles: &[crate::input::jemalloc::Profile],
+        d: crate::jemalloc_diff::JemallocDiff,
+    ) -> Report {
+        let mode = if profiles.len() == 1 {
+            Mode::Summary
+        } else {
+            Mode::Comparison
+        };
+        let side = |i: usize, p: &crate::input::jemalloc::Profile| SnapshotInfo {
+            path: paths[i].clone(),
+            node_count: 0,
+            edge_count: 0,
+            total_size: if profiles.len() == 1 || i == 1 {
+                d.totals.bytes_after
+            } else {
+                d.totals.bytes_before
+            },
+            stack_count: Some(p.stack_count() as u64),
+            sample_period: Some(d.sample_period[if profiles.len() == 1 { 1 } else { i }]),
+        };
+        let mut r = Report::empty(
+            mode,
+            profiles
+                .iter()
+                .enumerate()
+                .map(|(i, p)| side(i, p))
+                .collect(),
+        );
+        r.input_kind = "jemalloc";
+        if profiles.len() == 2 {
+            r.totals = Some(Totals {
+                size_before: d.totals.bytes_before,
+                size_after: d.totals.bytes_after,
+                size_delta: d.totals.bytes_delta,
+            });
+        }
+        r.notes = d.warnings;
+        r.stacks = d.stacks;
+        r.functions = d.functions;
+        r
     }
 
     pub fn summary(path: &str, g: &HeapGraph) -> Report {

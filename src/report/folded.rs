@@ -58,6 +58,17 @@ impl Renderer for FoldedRenderer {
 
 /// `(stack, bytes)` per line, sorted by stack, zero lines left out.
 pub fn folded_lines(report: &Report) -> Vec<(String, u64)> {
+    if report.input_kind == "jemalloc" {
+        // Allocation stacks, outermost frame first, by bytes growth.
+        let mut lines: BTreeMap<String, u64> = BTreeMap::new();
+        for s in &report.stacks {
+            if s.bytes_delta > 0 && !s.frames.is_empty() {
+                let stack: Vec<String> = s.frames.iter().rev().map(|f| frame(f.as_str())).collect();
+                *lines.entry(stack.join(";")).or_default() += s.bytes_delta as u64;
+            }
+        }
+        return lines.into_iter().collect();
+    }
     // Inclusive growth per stack (frames), merged where two paths write the same frames.
     let mut inclusive: BTreeMap<Vec<String>, u64> = BTreeMap::new();
     for class in &report.classes {
@@ -171,6 +182,8 @@ mod tests {
             dominators: vec![],
             gate: None,
             notes: vec![],
+            stacks: Vec::new(),
+            functions: Vec::new(),
         }
     }
 

@@ -34,6 +34,9 @@ impl Renderer for MarkdownRenderer {
         title(r, out)?;
         summary(r, out)?;
         gate(r, out)?;
+        if r.input_kind == "jemalloc" {
+            return jemalloc_tables(r, opts, out);
+        }
         findings_table(&r.findings, out)?;
         let shown = take(r.classes.len(), opts.top);
         match r.mode {
@@ -48,6 +51,61 @@ impl Renderer for MarkdownRenderer {
         }
         details(r, out)
     }
+}
+
+/// jemalloc profiles: top stacks by growth, then the per-function table.
+fn jemalloc_tables(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "## Top allocation stacks by growth\n")?;
+    table_header(
+        out,
+        &[
+            "Bytes Δ",
+            "Objects Δ",
+            "Before",
+            "After",
+            "Stack (innermost first)",
+        ],
+        &[true, true, true, true, false],
+    )?;
+    let shown = take(r.stacks.len(), opts.top);
+    for s in &r.stacks[..shown] {
+        let frames: Vec<String> = s.frames.iter().map(|f| code(f.as_str(), true)).collect();
+        row(
+            out,
+            &[
+                signed_bytes(s.bytes_delta),
+                format!("{:+}", s.objects_delta),
+                bytes(s.bytes_before),
+                bytes(s.bytes_after),
+                frames.join(" ← "),
+            ],
+        )?;
+    }
+    more(out, r.stacks.len(), shown, "stacks")?;
+    writeln!(out, "\n## Functions by growth\n")?;
+    table_header(
+        out,
+        &["Function", "Flat Δ", "Cum Δ", "Where"],
+        &[false, true, true, false],
+    )?;
+    let shown = take(r.functions.len(), opts.top);
+    for f in &r.functions[..shown] {
+        let at = match (&f.file, f.line) {
+            (Some(file), Some(line)) => code(&format!("{file}:{line}"), true),
+            (Some(file), None) => code(file, true),
+            _ => String::new(),
+        };
+        row(
+            out,
+            &[
+                code(&f.name, true),
+                signed_bytes(f.flat_delta),
+                signed_bytes(f.cum_delta),
+                at,
+            ],
+        )?;
+    }
+    more(out, r.functions.len(), shown, "functions")
 }
 
 fn take(len: usize, top: usize) -> usize {
@@ -94,11 +152,13 @@ fn title(r: &Report, out: &mut dyn Write) -> io::Result<()> {
 
 fn summary(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "## Summary\n")?;
-    table_header(
-        out,
-        &["Input", "File", "Nodes", "Edges", "Total size"],
-        &[false, false, true, true, true],
-    )?;
+    let jemalloc = r.input_kind == "jemalloc";
+    let header: &[&str] = if jemalloc {
+        &["Input", "File", "Stacks", "Sampling", "Live bytes"]
+    } else {
+        &["Input", "File", "Nodes", "Edges", "Total size"]
+    };
+    table_header(out, header, &[false, false, true, true, true])?;
     for (i, s) in r.snapshots.iter().enumerate() {
         let label = match (r.mode, i) {
             (Mode::Summary, _) => "snapshot".to_string(),
@@ -111,8 +171,19 @@ fn summary(r: &Report, out: &mut dyn Write) -> io::Result<()> {
             &[
                 label,
                 code(&s.path, true),
-                s.node_count.to_string(),
-                s.edge_count.to_string(),
+                if jemalloc {
+                    s.stack_count.unwrap_or(0).to_string()
+                } else {
+                    s.node_count.to_string()
+                },
+                if jemalloc {
+                    match s.sample_period {
+                        Some(0) | None => "exact".to_string(),
+                        Some(p) => format!("every {} (un-sampled)", bytes(p)),
+                    }
+                } else {
+                    s.edge_count.to_string()
+                },
                 bytes(s.total_size),
             ],
         )?;
@@ -563,6 +634,8 @@ mod tests {
             node_count: 10,
             edge_count: 20,
             total_size: 1500,
+            stack_count: None,
+            sample_period: None,
         }
     }
 
@@ -649,6 +722,8 @@ mod tests {
                 reasons: vec!["total growth +3.00 kB over 1 kB".into()],
             }),
             notes: vec!["a_note".into()],
+            stacks: Vec::new(),
+            functions: Vec::new(),
         }
     }
 

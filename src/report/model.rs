@@ -38,6 +38,12 @@ pub struct Report {
     pub gate: Option<GateResult>,
     /// Things the reader must know (cross-process comparison, ignored classes, …).
     pub notes: Vec<String>,
+    /// jemalloc: allocation stacks whose live bytes changed, by bytes delta.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stacks: Vec<crate::jemalloc_diff::StackDelta>,
+    /// jemalloc: per function, flat (innermost frame) and cumulative byte deltas.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub functions: Vec<crate::jemalloc_diff::FunctionDelta>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -127,8 +133,14 @@ pub struct SnapshotInfo {
     pub path: String,
     pub node_count: u64,
     pub edge_count: u64,
-    /// Sum of all self sizes, bytes.
+    /// Sum of all self sizes, bytes (jemalloc: un-sampled live bytes).
     pub total_size: u64,
+    /// jemalloc: allocation stacks in the dump (`node_count`/`edge_count` are 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack_count: Option<u64>,
+    /// jemalloc: mean sampling interval in bytes (0 = every allocation recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample_period: Option<u64>,
 }
 
 /// One class. In a summary the `_before` and delta fields are `null`.

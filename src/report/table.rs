@@ -52,6 +52,9 @@ fn take(len: usize, top: usize) -> usize {
 
 impl Renderer for TableRenderer {
     fn render(&self, r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std::io::Result<()> {
+        if r.input_kind == "jemalloc" {
+            return render_jemalloc(r, opts, out);
+        }
         for (i, s) in r.snapshots.iter().enumerate() {
             let label = match (r.mode, i) {
                 (Mode::Summary, _) => "snapshot".to_string(),
@@ -262,4 +265,103 @@ fn show_distance(d: u32) -> String {
     } else {
         d.to_string()
     }
+}
+
+/// jemalloc profiles: growth by allocation stack, then per function (like `jeprof --text`).
+fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std::io::Result<()> {
+    for (i, s) in r.snapshots.iter().enumerate() {
+        let label = if r.snapshots.len() == 1 {
+            "profile"
+        } else if i == 0 {
+            "before"
+        } else {
+            "after"
+        };
+        let sampling = match s.sample_period {
+            Some(0) | None => "every allocation".to_string(),
+            Some(p) => format!("sampled every {} on average, un-sampled", bytes(p)),
+        };
+        writeln!(
+            out,
+            "{label:>8}: {}  ({} stacks, {} live, {sampling})",
+            s.path,
+            s.stack_count.unwrap_or(0),
+            bytes(s.total_size)
+        )?;
+    }
+    if let Some(t) = r.totals {
+        writeln!(out, "{:>8}: {}", "growth", signed_bytes(t.size_delta))?;
+    }
+    for note in &r.notes {
+        writeln!(out, "    note: {note}")?;
+    }
+    writeln!(out)?;
+    let mut t = new_table(
+        opts,
+        &[
+            "Bytes Δ",
+            "Objects Δ",
+            "Bytes before",
+            "Bytes after",
+            "Allocation stack (innermost first)",
+        ],
+    );
+    if let Some(c) = t.column_mut(4) {
+        c.set_cell_alignment(CellAlignment::Left);
+    }
+    for s in &r.stacks[..take(r.stacks.len(), opts.top)] {
+        let frames: Vec<&str> = s.frames.iter().take(6).map(|f| f.as_str()).collect();
+        let more = if s.frames.len() > 6 { " ← …" } else { "" };
+        t.add_row(vec![
+            delta_cell(signed_bytes(s.bytes_delta), s.bytes_delta, opts),
+            Cell::new(signed(s.objects_delta)),
+            Cell::new(bytes(s.bytes_before)),
+            Cell::new(bytes(s.bytes_after)),
+            Cell::new(format!("{}{more}", frames.join(" ← "))),
+        ]);
+    }
+    writeln!(out, "Stacks by growth")?;
+    writeln!(out, "{t}")?;
+    more(
+        out,
+        r.stacks.len(),
+        take(r.stacks.len(), opts.top),
+        "stacks",
+    )?;
+    let mut t = new_table(opts, &["Function", "Flat Δ", "Cum Δ", "Where"]);
+    for f in &r.functions[..take(r.functions.len(), opts.top)] {
+        let at = match (&f.file, f.line) {
+            (Some(file), Some(line)) => format!("{file}:{line}"),
+            (Some(file), None) => file.clone(),
+            _ => String::new(),
+        };
+        t.add_row(vec![
+            Cell::new(&f.name),
+            delta_cell(signed_bytes(f.flat_delta), f.flat_delta, opts),
+            delta_cell(signed_bytes(f.cum_delta), f.cum_delta, opts),
+            Cell::new(at),
+        ]);
+    }
+    writeln!(
+        out,
+        "\nFunctions by growth (flat: allocated there; cum: allocated below it)"
+    )?;
+    writeln!(out, "{t}")?;
+    more(
+        out,
+        r.functions.len(),
+        take(r.functions.len(), opts.top),
+        "functions",
+    )?;
+    if let Some(g) = &r.gate {
+        writeln!(out)?;
+        if g.breached {
+            for reason in &g.reasons {
+                writeln!(out, "GATE BREACHED: {reason}")?;
+            }
+        } else {
+            writeln!(out, "gate passed")?;
+        }
+    }
+    Ok(())
 }

@@ -33,6 +33,15 @@ const LEGACY_DEFAULT_PERIOD: u64 = 128 * 1024;
 
 /// Parse a jemalloc `heap_v2` or legacy (`heap profile:`) dump.
 pub fn parse(bytes: &[u8]) -> Result<Profile, ParseError> {
+    // jemalloc and gperftools end every line, the last included, with a newline (the maps
+    // copy too); a dump cut anywhere else is truncated, however plausible its last line.
+    if bytes.last().is_some_and(|&b| b != b'\n') {
+        let start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |k| k + 1);
+        return Err(ParseError::at(
+            start,
+            "file ends in the middle of a line (truncated?)",
+        ));
+    }
     let mut lines = Lines::new(bytes);
     let (start, header) = loop {
         match lines.next() {
