@@ -166,7 +166,12 @@ pub const MIN_SHARED_IDS: u64 = 1000;
 pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
     let ((ids_b, ids_a), ((stats_b, top_b), (stats_a, top_a))) = rayon::join(
         || rayon::join(|| sorted_ids(before), || sorted_ids(after)),
-        || rayon::join(|| class_stats_and_topmost(before), || class_stats_and_topmost(after)),
+        || {
+            rayon::join(
+                || class_stats_and_topmost(before),
+                || class_stats_and_topmost(after),
+            )
+        },
     );
     // One class table for both snapshots, keyed by name.
     let mut rows: Vec<ClassDelta> = Vec::new();
@@ -176,7 +181,10 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
             .iter()
             .map(|n| {
                 *by_name.entry(n.clone()).or_insert_with(|| {
-                    rows.push(ClassDelta { name: n.clone(), ..Default::default() });
+                    rows.push(ClassDelta {
+                        name: n.clone(),
+                        ..Default::default()
+                    });
                     rows.len() - 1
                 })
             })
@@ -211,8 +219,11 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
             j += 1;
         }
     }
-    let min_shared = MIN_SHARED_IDS.min((ids_b.len().min(ids_a.len()) / 100) as u64).max(1);
-    let ids_comparable = common >= min_shared && same as f64 >= SAME_PROCESS_ID_AGREEMENT * common as f64;
+    let min_shared = MIN_SHARED_IDS
+        .min((ids_b.len().min(ids_a.len()) / 100) as u64)
+        .max(1);
+    let ids_comparable =
+        common >= min_shared && same as f64 >= SAME_PROCESS_ID_AGREEMENT * common as f64;
     let mut new_in_after = BitSet::new(after.node_count());
     if ids_comparable {
         // Pass 2: new and deleted objects per class.
@@ -269,7 +280,10 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
         new_index[old] = k;
     }
     let mut slots: Vec<Option<ClassDelta>> = rows.into_iter().map(Some).collect();
-    let rows: Vec<ClassDelta> = perm.iter().map(|&old| slots[old].take().unwrap_or_default()).collect();
+    let rows: Vec<ClassDelta> = perm
+        .iter()
+        .map(|&old| slots[old].take().unwrap_or_default())
+        .collect();
     Comparison {
         rows,
         common_ids: common,
