@@ -10,10 +10,10 @@ use heapdiff::input::v8::node_kind;
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::VecDeque;
 
-/// Every committed V8 fixture.
+/// Every committed V8 snapshot: the Node service series and the Chromium page series.
 fn fixtures() -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
-    let mut stack = vec![fixture("v8")];
+    let mut stack = vec![fixture("v8"), fixture("chromium")];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
