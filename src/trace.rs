@@ -31,12 +31,11 @@ pub const ROOT_SIG: u32 = 0;
 /// Signature of nodes with no path from the root.
 pub const UNREACHABLE_SIG: u32 = u32::MAX;
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Step {
-    edge_type: u8,
-    edge: String,
-    class: u32,
-}
+/// One step of a signature, all integers: (edge type, pattern id, class of the node reached).
+type Step = (u8, u32, u32);
+
+/// Not traced yet, in [`Tracer::memo`].
+const UNTRACED: u32 = u32::MAX - 1;
 
 /// Interned path prefixes of one snapshot.
 pub struct Tracer<'g> {
@@ -45,12 +44,16 @@ pub struct Tracer<'g> {
     ids: HashMap<(u32, u32), u32>,
     steps: Vec<Step>,
     step_ids: HashMap<Step, u32>,
+    /// Edge-name patterns, interned; and the pattern of every name string seen.
+    patterns: Vec<String>,
+    pattern_ids: HashMap<String, u32>,
+    pattern_of_string: HashMap<u32, u32>,
     /// For each signature: (parent signature, step id, repeated).
     nodes: Vec<(u32, u32, bool)>,
-    /// Signature of every node traced so far.
-    memo: HashMap<u32, u32>,
-    /// One example of a raw edge name per step id, for `--show-values`.
-    examples: HashMap<u32, String>,
+    /// Signature of every node traced so far ([`UNTRACED`] otherwise).
+    memo: Vec<u32>,
+    /// One real edge of each step, for `--show-values`.
+    example_edge: Vec<u32>,
 }
 
 /// Rank of an edge type when choosing among retainers: lower is more readable.
@@ -70,9 +73,12 @@ impl<'g> Tracer<'g> {
             ids: HashMap::new(),
             steps: Vec::new(),
             step_ids: HashMap::new(),
+            patterns: Vec::new(),
+            pattern_ids: HashMap::new(),
+            pattern_of_string: HashMap::new(),
             nodes: vec![(ROOT_SIG, u32::MAX, false)],
-            memo: HashMap::new(),
-            examples: HashMap::new(),
+            memo: vec![UNTRACED; g.node_count()],
+            example_edge: Vec::new(),
         }
     }
 
@@ -108,22 +114,41 @@ impl<'g> Tracer<'g> {
         best.map(|(_, src, e)| (e, src))
     }
 
+    fn intern_pattern(&mut self, p: String) -> u32 {
+        if let Some(&id) = self.pattern_ids.get(&p) {
+            return id;
+        }
+        let id = self.patterns.len() as u32;
+        self.patterns.push(p.clone());
+        self.pattern_ids.insert(p, id);
+        id
+    }
+
     fn step_id(&mut self, e: u32, to: u32) -> u32 {
         let g = self.g;
         let t = g.edge_type[e as usize];
-        let raw = g.edge_label(e);
-        let step = Step {
-            edge_type: t,
-            edge: edge_pattern(t, &raw),
-            class: g.class_of[to as usize],
+        let pattern = match t {
+            edge_kind::ELEMENT | edge_kind::HIDDEN => self.intern_pattern(edge_pattern(t, "")),
+            _ => {
+                let name = g.edge_name[e as usize];
+                match self.pattern_of_string.get(&name) {
+                    Some(&p) => p,
+                    None => {
+                        let p = self.intern_pattern(name_pattern(g.strings.get(name)));
+                        self.pattern_of_string.insert(name, p);
+                        p
+                    }
+                }
+            }
         };
+        let step = (t, pattern, g.class_of[to as usize]);
         if let Some(&id) = self.step_ids.get(&step) {
             return id;
         }
         let id = self.steps.len() as u32;
-        self.steps.push(step.clone());
+        self.steps.push(step);
         self.step_ids.insert(step, id);
-        self.examples.insert(id, raw);
+        self.example_edge.push(e);
         id
     }
 
@@ -132,8 +157,9 @@ impl<'g> Tracer<'g> {
         if v == self.g.root {
             return ROOT_SIG;
         }
-        if let Some(&s) = self.memo.get(&v) {
-            return s;
+        let known = self.memo[v as usize];
+        if known != UNTRACED {
+            return known;
         }
         // Walk up to a node whose signature is known, then intern downwards.
         let mut chain: Vec<(u32, u32)> = Vec::new(); // (node, edge into it)
@@ -142,8 +168,9 @@ impl<'g> Tracer<'g> {
             if x == self.g.root {
                 break ROOT_SIG;
             }
-            if let Some(&s) = self.memo.get(&x) {
-                break s;
+            let m = self.memo[x as usize];
+            if m != UNTRACED {
+                break m;
             }
             match self.parent(x) {
                 Some((e, src)) => {
@@ -169,7 +196,7 @@ impl<'g> Tracer<'g> {
                     }
                 }
             }
-            self.memo.insert(node, sig);
+            self.memo[node as usize] = sig;
         }
         sig
     }
@@ -189,19 +216,19 @@ impl<'g> Tracer<'g> {
         let mut s = sig;
         while s != ROOT_SIG {
             let (parent, step, repeated) = self.nodes[s as usize];
-            let st = &self.steps[step as usize];
+            let (t, pattern, class) = self.steps[step as usize];
             out.push(PathStep {
-                edge: st.edge.clone(),
+                edge: self.patterns[pattern as usize].clone(),
                 edge_type: self
                     .g
                     .edge_type_names
-                    .get(st.edge_type as usize)
+                    .get(t as usize)
                     .cloned()
                     .unwrap_or_default(),
-                node: self.g.class_names[st.class as usize].clone(),
+                node: self.g.class_names[class as usize].clone(),
                 repeated,
                 example: if show_values {
-                    self.examples.get(&step).cloned()
+                    Some(self.g.edge_label(self.example_edge[step as usize]))
                 } else {
                     None
                 },
