@@ -8,84 +8,16 @@
 //!   Implemented as one merge-join of the two snapshots' ids sorted in parallel, instead of
 //!   DevTools' per-class id lists.
 
-use crate::graph::{retained::dominator_children, BitSet, HeapGraph};
+use crate::graph::{BitSet, HeapGraph};
 use rayon::prelude::*;
 use std::collections::HashMap;
 
-/// One class in one snapshot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClassStats {
-    pub count: u64,
-    pub self_size: u64,
-    pub retained_size: u64,
-}
+pub use crate::graph::retained::ClassStats;
 
-/// Aggregate every class of `g` (indexed like `g.class_names`). Nodes of zero self size are
-/// not counted, as in DevTools: they are V8's synthetic roots and placeholders, not objects.
+/// Count, self size and retained size of every class of `g` (indexed like
+/// `g.class_names`); computed with the graph (see [`crate::graph::retained`]).
 pub fn class_stats(g: &HeapGraph) -> Vec<ClassStats> {
-    class_stats_and_topmost(g).0
-}
-
-/// [`class_stats`], plus the topmost instances: nodes with no dominator ancestor of their
-/// own class (whose retained sizes make up their class's).
-pub fn class_stats_and_topmost(g: &HeapGraph) -> (Vec<ClassStats>, BitSet) {
-    let mut stats = vec![ClassStats::default(); g.class_names.len()];
-    for (i, &c) in g.class_of.iter().enumerate() {
-        if g.self_size[i] == 0 {
-            continue;
-        }
-        let s = &mut stats[c as usize];
-        s.count += 1;
-        s.self_size += g.self_size[i] as u64;
-    }
-    let (retained, topmost) = topmost_retained(g);
-    for (c, r) in retained.into_iter().enumerate() {
-        stats[c].retained_size = r;
-    }
-    (stats, topmost)
-}
-
-/// Retained size per class, counting only instances with no dominator ancestor of the same
-/// class: an iterative walk of the dominator tree keeping how many instances of each class
-/// are open on the current path.
-pub fn topmost_retained(g: &HeapGraph) -> (Vec<u64>, BitSet) {
-    let (first_child, children) = dominator_children(&g.idom, &g.dom_order);
-    let mut open = vec![0u32; g.class_names.len()];
-    let mut out = vec![0u64; g.class_names.len()];
-    let mut topmost = BitSet::new(g.node_count());
-    // Stack of (node, next child slot); a node is "entered" when pushed.
-    let root = g.root as usize;
-    let mut stack: Vec<(u32, u32)> = Vec::new();
-    // Zero-size nodes are not instances: they neither count nor hide nested instances.
-    let counted = |v: usize| g.self_size[v] != 0;
-    let enter = |v: usize, open: &mut [u32], out: &mut [u64], topmost: &mut BitSet| {
-        if !counted(v) {
-            return;
-        }
-        let c = g.class_of[v] as usize;
-        if open[c] == 0 {
-            out[c] += g.retained_size[v];
-            topmost.set(v);
-        }
-        open[c] += 1;
-    };
-    enter(root, &mut open, &mut out, &mut topmost);
-    stack.push((root as u32, first_child[root]));
-    while let Some(top) = stack.last_mut() {
-        let v = top.0 as usize;
-        if top.1 < first_child[v + 1] {
-            let w = children[top.1 as usize];
-            top.1 += 1;
-            enter(w as usize, &mut open, &mut out, &mut topmost);
-            stack.push((w, first_child[w as usize]));
-        } else {
-            if counted(v) {
-                open[g.class_of[v] as usize] -= 1;
-            }
-            stack.pop();
-        }
-    }
-    (out, topmost)
+    g.class_stats.clone()
 }
 
 /// One class across a pair of snapshots.
@@ -164,15 +96,8 @@ pub const MIN_SHARED_IDS: u64 = 1000;
 /// Compare two snapshots. Within one process, objects are matched by node id (DevTools'
 /// comparison view); across processes ids mean nothing, so only class totals change.
 pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
-    let ((ids_b, ids_a), ((stats_b, top_b), (stats_a, top_a))) = rayon::join(
-        || rayon::join(|| sorted_ids(before), || sorted_ids(after)),
-        || {
-            rayon::join(
-                || class_stats_and_topmost(before),
-                || class_stats_and_topmost(after),
-            )
-        },
-    );
+    let (ids_b, ids_a) = rayon::join(|| sorted_ids(before), || sorted_ids(after));
+    let (stats_b, stats_a) = (&before.class_stats, &after.class_stats);
     // One class table for both snapshots, keyed by name.
     let mut rows: Vec<ClassDelta> = Vec::new();
     let mut by_name: HashMap<String, usize> = HashMap::new();
@@ -290,8 +215,8 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
         same_class_ids: same,
         ids_comparable,
         new_in_after,
-        topmost_before: top_b,
-        topmost_after: top_a,
+        topmost_before: before.topmost.clone(),
+        topmost_after: after.topmost.clone(),
         row_of_before: map_b.iter().map(|&r| new_index[r]).collect(),
         row_of_after: map_a.iter().map(|&r| new_index[r]).collect(),
     }

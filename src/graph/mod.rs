@@ -61,11 +61,13 @@ pub struct HeapGraph {
     pub edge_type_names: Vec<String>,
     pub distance: Vec<u32>,
     pub idom: Vec<u32>,
-    /// Nodes in an order where each follows its immediate dominator (root first).
-    pub dom_order: Vec<u32>,
     pub retained_size: Vec<u64>,
     pub class_of: Vec<u32>,
     pub class_names: Vec<String>,
+    /// Count, self size and (topmost-instance) retained size of every class.
+    pub class_stats: Vec<retained::ClassStats>,
+    /// Instances with no dominator ancestor of their own class.
+    pub topmost: BitSet,
     /// Wall time of each phase, for `--timings` and the benchmark.
     pub timings: Vec<(&'static str, Duration)>,
 }
@@ -92,23 +94,34 @@ impl HeapGraph {
         };
         // Two cores, two lanes. The DFS numbering needs forward edges only, so it runs while
         // the reverse CSR is built; distances and classes run beside the semidominators.
-        let ((r, t_retainers), ((essential, (numbering, many_retainers)), t_number)) = rayon::join(
-            || timed(|| retainers::build_retainers(&first_edge, &s.edge_to)),
-            || {
-                timed(|| {
-                    let (essential, retained_by) = essential::essential_edges(&rules);
-                    let numbering = dominators::number_nodes(
-                        s.root,
-                        &first_edge,
-                        &s.edge_to,
-                        &essential,
-                        &retained_by.once,
-                    );
-                    (essential, (numbering, retained_by.many))
-                })
-            },
-        );
-        let (((dom, retained), t_dom), ((distance, cls), t_side)) = rayon::join(
+        // Two cores, two lanes. The DFS numbering needs forward edges only, so it runs (with
+        // the classes) while the reverse CSR is built; distances run beside the
+        // semidominators, retained sizes and class totals.
+        let ((r, t_retainers), ((essential, numbering, many_retainers, cls), t_number)) =
+            rayon::join(
+                || timed(|| retainers::build_retainers(&first_edge, &s.edge_to)),
+                || {
+                    timed(|| {
+                        let (essential, retained_by) = essential::essential_edges(&rules);
+                        let numbering = dominators::number_nodes(
+                            s.root,
+                            &first_edge,
+                            &s.edge_to,
+                            &essential,
+                            &retained_by.once,
+                        );
+                        let cls = classes::compute_classes(
+                            &s.node_type,
+                            &s.node_name,
+                            &s.detachedness,
+                            &s.strings,
+                            &s.node_type_names,
+                        );
+                        (essential, numbering, retained_by.many, cls)
+                    })
+                },
+            );
+        let (((idom, retained, (class_stats, topmost)), t_dom), (distance, t_side)) = rayon::join(
             || {
                 timed(|| {
                     let dom = dominators::compute_dominators(
@@ -123,12 +136,21 @@ impl HeapGraph {
                     );
                     let retained =
                         retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-                    (dom, retained)
+                    drop(dom.order);
+                    let stats = retained::compute_class_stats(
+                        s.root,
+                        &dom.idom,
+                        &cls.class_of,
+                        &s.self_size,
+                        &retained,
+                        cls.names.len(),
+                    );
+                    (dom.idom, retained, stats)
                 })
             },
             || {
                 timed(|| {
-                    let distance = distance::compute_distances(&distance::DistanceInput {
+                    distance::compute_distances(&distance::DistanceInput {
                         root: s.root,
                         first_edge: &first_edge,
                         edge_to: &s.edge_to,
@@ -137,23 +159,15 @@ impl HeapGraph {
                         node_type: &s.node_type,
                         node_name: &s.node_name,
                         strings: &s.strings,
-                    });
-                    let cls = classes::compute_classes(
-                        &s.node_type,
-                        &s.node_name,
-                        &s.detachedness,
-                        &s.strings,
-                        &s.node_type_names,
-                    );
-                    (distance, cls)
+                    })
                 })
             },
         );
         let timings = vec![
             ("retainers", t_retainers),
-            ("essential + DFS numbering", t_number),
-            ("semidominators + retained", t_dom),
-            ("distances + classes", t_side),
+            ("essential + DFS + classes", t_number),
+            ("dominators + retained + class totals", t_dom),
+            ("distances", t_side),
         ];
         HeapGraph {
             node_type: s.node_type,
@@ -175,8 +189,9 @@ impl HeapGraph {
             node_type_names: s.node_type_names,
             edge_type_names: s.edge_type_names,
             distance,
-            idom: dom.idom,
-            dom_order: dom.order,
+            idom,
+            class_stats,
+            topmost,
             retained_size: retained,
             class_of: cls.class_of,
             class_names: cls.names,
