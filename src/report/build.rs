@@ -221,15 +221,29 @@ impl Report {
                 snapshot_info(paths[1], after),
             ],
         );
+        r.fill_growth(&cmp, before, after, opts, None);
+        r
+    }
+
+    /// What a comparison and a series share: totals, the two-processes note, class rows
+    /// with retainer paths (traced beside the leak detectors), findings.
+    fn fill_growth(
+        &mut self,
+        cmp: &Comparison,
+        before: &HeapGraph,
+        after: &HeapGraph,
+        opts: &ReportOptions,
+        trends: Option<&HashMap<String, Vec<u64>>>,
+    ) {
         let (b, a) = (before.total_size(), after.total_size());
-        r.totals = Some(Totals {
+        self.totals = Some(Totals {
             size_before: b,
             size_after: a,
             size_delta: a as i64 - b as i64,
         });
-        r.ids_comparable = Some(cmp.ids_comparable);
+        self.ids_comparable = Some(cmp.ids_comparable);
         if !cmp.ids_comparable {
-            r.notes.push(cross_process_note(&cmp));
+            self.notes.push(cross_process_note(cmp));
         }
         let ignored: Vec<bool> = cmp
             .rows
@@ -237,20 +251,20 @@ impl Report {
             .map(|d| opts.ignore.matches(&d.name))
             .collect();
         let (mut paths, findings) = rayon::join(
-            || trace::class_paths(&cmp, before, after, &ignored, opts.show_values),
+            || trace::class_paths(cmp, before, after, &ignored, opts.show_values),
             || {
                 detect::detect_all(&detect::DetectCtx {
                     before,
                     after,
-                    cmp: &cmp,
-                    snapshots: 2,
-                    trends: None,
+                    cmp,
+                    snapshots: self.snapshots.len(),
+                    trends,
                     show_values: opts.show_values,
                 })
             },
         );
-        r.findings = findings;
-        r.classes = cmp
+        self.findings = findings;
+        self.classes = cmp
             .rows
             .iter()
             .enumerate()
@@ -258,10 +272,13 @@ impl Report {
                 let mut row = class_row(d);
                 row.ignored = ignored[k];
                 row.retainer_paths = paths.remove(&k).unwrap_or_default();
+                if let Some(t) = trends.and_then(|t| t.get(&d.name)) {
+                    row.monotonic = Some(t.windows(2).all(|w| w[1] > w[0]));
+                    row.trend = Some(t.clone());
+                }
                 row
             })
             .collect();
-        r
     }
 }
 
@@ -315,17 +332,10 @@ impl Report {
         snapshots.extend(middle.iter().map(|p| SnapshotInfo { ..p.info.clone() }));
         snapshots.push(snapshot_info(&paths[paths.len() - 1], last));
         let mut r = Report::empty(Mode::Series, snapshots);
-        let (b, a) = (first.total_size(), last.total_size());
-        r.totals = Some(Totals {
-            size_before: b,
-            size_after: a,
-            size_delta: a as i64 - b as i64,
-        });
-        r.ids_comparable = Some(cmp.ids_comparable);
         // Candidates: ids new in the second snapshot (not in the first) still present in the last.
-        let mut candidates = crate::graph::BitSet::new(last.node_count());
         let mut candidate_count = vec![0u64; cmp.rows.len()];
         if cmp.ids_comparable {
+            let mut candidates = crate::graph::BitSet::new(last.node_count());
             let first_ids: Vec<u32> = diff::sorted_ids(first)
                 .into_iter()
                 .map(|x| (x >> 32) as u32)
@@ -345,14 +355,7 @@ impl Report {
                 }
             }
             cmp.new_in_after = candidates;
-        } else {
-            r.notes.push(cross_process_note(&cmp));
         }
-        let ignored: Vec<bool> = cmp
-            .rows
-            .iter()
-            .map(|d| opts.ignore.matches(&d.name))
-            .collect();
         let trends: HashMap<String, Vec<u64>> = cmp
             .rows
             .iter()
@@ -367,35 +370,10 @@ impl Report {
                 (d.name.clone(), t)
             })
             .collect();
-        let (mut paths_by_row, findings) = rayon::join(
-            || trace::class_paths(&cmp, first, last, &ignored, opts.show_values),
-            || {
-                detect::detect_all(&detect::DetectCtx {
-                    before: first,
-                    after: last,
-                    cmp: &cmp,
-                    snapshots: paths.len(),
-                    trends: Some(&trends),
-                    show_values: opts.show_values,
-                })
-            },
-        );
-        r.findings = findings;
-        r.classes = cmp
-            .rows
-            .iter()
-            .enumerate()
-            .map(|(k, d)| {
-                let mut row = class_row(d);
-                row.ignored = ignored[k];
-                row.retainer_paths = paths_by_row.remove(&k).unwrap_or_default();
-                let trend = trends.get(&d.name).cloned().unwrap_or_default();
-                row.monotonic = Some(trend.windows(2).all(|w| w[1] > w[0]));
-                row.trend = Some(trend);
-                row.leak_candidates = cmp.ids_comparable.then_some(candidate_count[k]);
-                row
-            })
-            .collect();
+        r.fill_growth(&cmp, first, last, opts, Some(&trends));
+        for (row, &n) in r.classes.iter_mut().zip(&candidate_count) {
+            row.leak_candidates = cmp.ids_comparable.then_some(n);
+        }
         r
     }
 }

@@ -236,17 +236,7 @@ impl Renderer for TableRenderer {
                 }
             }
         }
-        if let Some(g) = &r.gate {
-            writeln!(out)?;
-            if g.breached {
-                for reason in &g.reasons {
-                    writeln!(out, "GATE BREACHED: {reason}")?;
-                }
-            } else {
-                writeln!(out, "gate passed")?;
-            }
-        }
-        Ok(())
+        gate_lines(r, out)
     }
 }
 
@@ -353,6 +343,11 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
         take(r.functions.len(), opts.top),
         "functions",
     )?;
+    gate_lines(r, out)
+}
+
+/// The gate's verdict, last, where a CI log reader looks.
+fn gate_lines(r: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     if let Some(g) = &r.gate {
         writeln!(out)?;
         if g.breached {
