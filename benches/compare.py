@@ -61,6 +61,31 @@ def _peer_version() -> str:
     return ", ".join(parts) + " (peer-v8-heap-parser, opt-level 3)"
 
 
+MEMLAB_DIR = BENCH_DIR / "memlab"
+
+
+def _memlab_version() -> str:
+    """Versions of the memlab packages installed in benches/memlab, and node's."""
+    mods = MEMLAB_DIR / "node_modules"
+    parts = []
+    for pkg in ("memlab", "@memlab/core", "@memlab/cli", "@memlab/heap-analysis"):
+        try:
+            v = json.loads((mods / pkg / "package.json").read_text())["version"]
+        except (OSError, ValueError, KeyError):
+            v = "missing"
+        parts.append(f"{pkg} {v}")
+    if all(p.endswith(" missing") for p in parts):
+        return ("memlab not installed (cd benches/memlab && "
+                "PUPPETEER_SKIP_DOWNLOAD=1 npm ci --ignore-scripts)")
+    try:
+        node = subprocess.run(["node", "--version"], capture_output=True, text=True,
+                              timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        node = "?"
+    heap = os.environ.get("MEMLAB_MAX_OLD_SPACE_MB", "16384")
+    return ", ".join(parts) + f"; node {node}; --max-old-space-size={heap}"
+
+
 # ---------------------------------------------------------------------------
 # The tool table. Keys:
 #   cmd       command template (string, shlex-split; placeholders as above)
@@ -91,14 +116,34 @@ TOOLS: dict[str, dict] = {
         "describe": "v8-heap-parser 1.1: decode_slice + Graph::get_class_groups(false) "
         "(class groups with retained sizes, topmost instances)",
     },
-    # Examples for later (disabled; enable with --only NAME and check the
-    # command line of the tool version you install first):
-    # "heapdiff-diff": {
-    #     "cmd": "target/release/heapdiff --format json {before} {after}",
-    #     "version": "target/release/heapdiff --version",
-    #     "stdout": "null",
-    #     "enabled": False,
-    # },
+    # Pair tools: before -> after (default large-a -> large-b, two snapshots of
+    # one process). Disabled by default (they read two inputs, the entries above
+    # one); run them with --only, e.g.
+    #   python3 benches/compare.py --only heapdiff-pair,memlab-find-leaks --runs 3
+    "heapdiff-pair": {
+        "cmd": "target/release/heapdiff --format json {before} {after}",
+        "version": "target/release/heapdiff --version",
+        "stdout": "null",
+        "enabled": False,
+        "build": "cargo build --release --bin heapdiff",
+        "describe": "heapdiff before after: load both snapshots, match ids, dominators and "
+        "retained sizes, growth by class and by retaining path, leak findings (JSON)",
+    },
+    "memlab-find-leaks": {
+        # memlab needs a baseline, a target and a final snapshot; with two
+        # snapshots the fair use is baseline=before, target=final=after (see
+        # benches/README.md). The wrapper gives each run a fresh temp --work-dir
+        # and raises V8's heap limit (MEMLAB_MAX_OLD_SPACE_MB, default 16384).
+        "cmd": "benches/memlab/run-memlab.sh find-leaks "
+        "--baseline {before} --target {after} --final {after}",
+        "version": _memlab_version,
+        "stdout": "capture",
+        "peer": True,
+        "enabled": False,
+        "build": "env PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefix benches/memlab --ignore-scripts",
+        "describe": "memlab find-leaks (Meta, Node): ids of baseline and target, full parse of "
+        "final, shortest paths, dominators and retained sizes, leak filter, trace clustering",
+    },
 }
 
 STDERR_TAIL = 2000
@@ -132,7 +177,7 @@ def machine_info() -> dict:
                 break
     except OSError:
         pass
-    info["env"] = {k: os.environ[k] for k in ("RAYON_NUM_THREADS", "MALLOC_CONF", "RUSTFLAGS") if k in os.environ}
+    info["env"] = {k: os.environ[k] for k in ("RAYON_NUM_THREADS", "MALLOC_CONF", "RUSTFLAGS", "NODE_OPTIONS", "MEMLAB_MAX_OLD_SPACE_MB") if k in os.environ}
     return info
 
 
