@@ -49,7 +49,15 @@ pub fn collection_finding(cx: &DetectCtx<'_>, kind: &str, g: &Grown) -> Finding 
             Some(p) => format!("an object used as a dictionary, keys like {p}"),
             None => "an object used as a dictionary".to_string(),
         },
-        s => format!("a {}", s.noun()),
+        s => {
+            let noun = s.noun();
+            let article = if noun.starts_with(['A', 'E', 'I', 'O', 'U', 'a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            format!("{article} {noun}")
+        }
     };
     let values = match &g.value_class {
         Some(c) => format!("; values are {c}"),
