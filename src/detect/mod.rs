@@ -87,6 +87,24 @@ pub fn detectors() -> Vec<Box<dyn Detector>> {
 /// finding per root cause.
 pub const GENERIC_KINDS: &[&str] = &[cache::KIND, unbounded_collection::KIND];
 
+/// `(cause, effect)`: a finding of kind `cause` whose owner is also the owner of an `effect`
+/// finding is one root cause seen twice (window listeners never removed, whose closures keep
+/// detached DOM alive), so it is folded into the `effect` finding, which names what leaks.
+pub const FOLDED_INTO: &[(&str, &str)] = &[(event_listeners::KIND, detached_dom::KIND)];
+
+/// Fold the `cause` finding into `effect`: its title joins the evidence, the more severe of the
+/// two severities stands, and the cause's fix comes first.
+fn fold_cause(effect: &mut Finding, cause: Finding) {
+    effect.severity = effect.severity.max(cause.severity);
+    effect.evidence = format!(
+        "{}; held by: {} ({})",
+        effect.evidence, cause.title, cause.evidence
+    );
+    if !effect.suggestion.contains(&cause.suggestion) {
+        effect.suggestion = format!("{} {}", cause.suggestion, effect.suggestion);
+    }
+}
+
 /// Run every detector (in parallel), keep one finding per root cause, and sort: most severe
 /// first, then by retained growth, then title.
 pub fn detect_all(cx: &DetectCtx<'_>) -> Vec<Finding> {
@@ -101,14 +119,25 @@ pub fn detect_all(cx: &DetectCtx<'_>) -> Vec<Finding> {
         .collect();
     let mut out: Vec<Finding> = Vec::new();
     let mut fingerprints = std::collections::HashSet::new();
-    for f in per_detector.into_iter().flatten() {
+    for mut f in per_detector.into_iter().flatten() {
         let subsumed = GENERIC_KINDS.contains(&f.kind.as_str())
             && out
                 .iter()
                 .any(|o| o.owner == f.owner && !GENERIC_KINDS.contains(&o.kind.as_str()));
-        if !subsumed && fingerprints.insert(f.fingerprint.clone()) {
-            out.push(f);
+        if subsumed || !fingerprints.insert(f.fingerprint.clone()) {
+            continue;
         }
+        for &(cause, effect) in FOLDED_INTO {
+            if f.kind == effect {
+                if let Some(i) = out
+                    .iter()
+                    .position(|o| o.kind == cause && o.owner == f.owner)
+                {
+                    fold_cause(&mut f, out.remove(i));
+                }
+            }
+        }
+        out.push(f);
     }
     out.sort_by(|a, b| {
         b.severity
