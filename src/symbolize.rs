@@ -85,6 +85,17 @@ pub const ALLOCATOR_PREFIXES: &[&str] = &[
     "<tikv_jemallocator::Jemalloc as core::alloc::global::GlobalAlloc>::",
 ];
 
+/// Name prefixes of Rust's global-allocator glue (`alloc::alloc::alloc`, `alloc_zeroed`,
+/// `<alloc::alloc::Global>::alloc_impl`, `<alloc::alloc::Global as
+/// core::alloc::Allocator>::allocate`, the `__rustc::__rust_alloc` shims). Allocator frames
+/// too, but usually inlined into the code that allocates (`Box::new` in a user function): only
+/// these frames are trimmed, not the function they were inlined into.
+pub const INLINED_GLUE_PREFIXES: &[&str] = &[
+    "alloc::alloc::",
+    "<alloc::alloc::Global",
+    "__rustc::__rust_",
+];
+
 /// File name prefix of the jemalloc shared library: every frame mapped from it is allocator.
 pub const ALLOCATOR_LIBRARY_PREFIX: &str = "libjemalloc";
 
@@ -372,9 +383,19 @@ impl Symbolizer {
                 if trimming && g.allocator {
                     continue;
                 }
+                let mut run = &self.group_frames[g.start as usize..(g.start + g.len) as usize];
+                if trimming {
+                    // Allocator glue inlined into the caller (Rust's `alloc::alloc::alloc`
+                    // inside `Box::new`): drop those frames, keep the caller's.
+                    while let [first, rest @ ..] = run {
+                        if !self.frames[*first as usize].allocator {
+                            break;
+                        }
+                        run = rest;
+                    }
+                }
                 trimming = false;
-                let run = g.start as usize..(g.start + g.len) as usize;
-                frames.extend_from_slice(&self.group_frames[run]);
+                frames.extend_from_slice(run);
             }
             if frames.is_empty() {
                 let label = if stack.addrs.is_empty() {
@@ -583,11 +604,15 @@ impl Symbolizer {
         // The address is allocator code when its library is jemalloc, or when its physical
         // function (the outermost of the inline run) or its innermost frame is an allocator
         // function: inlined helpers of `malloc` are allocator too, whatever they are called.
+        // Rust's allocator glue is the exception: inlined into the allocating function, only
+        // its own frames are allocator (trimmed at the innermost end of a stack), so that the
+        // function it was inlined into stays.
+        let innermost = &out[0].function;
         let allocator = library_is_allocator
             || is_allocator_function(&out[last].function)
-            || is_allocator_function(&out[0].function);
+            || (is_allocator_function(innermost) && !is_inlined_glue(innermost));
         for f in &mut out {
-            f.allocator = allocator;
+            f.allocator = allocator || is_allocator_function(&f.function);
         }
         (out, allocator)
     }
@@ -868,9 +893,16 @@ fn inode_of(_meta: &std::fs::Metadata) -> Option<u64> {
     None
 }
 
+/// Whether `name` is Rust allocator glue ([`INLINED_GLUE_PREFIXES`]).
+pub fn is_inlined_glue(name: &str) -> bool {
+    INLINED_GLUE_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
 /// Whether `name` (a bare function name) is allocator code.
 pub fn is_allocator_function(name: &str) -> bool {
-    ALLOCATOR_FUNCTIONS.contains(&name) || ALLOCATOR_PREFIXES.iter().any(|p| name.starts_with(p))
+    ALLOCATOR_FUNCTIONS.contains(&name)
+        || ALLOCATOR_PREFIXES.iter().any(|p| name.starts_with(p))
+        || is_inlined_glue(name)
 }
 
 /// A demangled name without its argument list and trailing qualifiers, as jeprof's short
@@ -1110,6 +1142,11 @@ mod tests {
             "prof_backtrace_impl",
             "_rjem_malloc",
             "_rjem_je_prof_backtrace",
+            "alloc::alloc::alloc",
+            "alloc::alloc::alloc_zeroed",
+            "<alloc::alloc::Global>::alloc_impl_runtime",
+            "<alloc::alloc::Global as core::alloc::Allocator>::allocate",
+            "__rustc::__rust_alloc",
         ] {
             assert!(is_allocator_function(n), "{n}");
         }
@@ -1118,6 +1155,8 @@ mod tests {
             "remember_request",
             "mallocate_things",
             "std::vector<int>::push_back",
+            "<alloc::raw_vec::RawVecInner>::try_allocate_in",
+            "<alloc::boxed::Box<u8>>::new",
         ] {
             assert!(!is_allocator_function(n), "{n}");
         }
