@@ -21,7 +21,6 @@
 use crate::input::jemalloc::{Profile, Sampling};
 use crate::symbolize::{FastMap, FrameId, SymbolizeOptions, SymbolizedProfile, Symbolizer};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// The comparison of two dumps (or one dump against nothing: see [`summarize`]).
@@ -65,44 +64,70 @@ pub struct StackDelta {
 }
 
 /// A function name in a stack row. Rows share one allocation per name (a 200k-stack diff
-/// would otherwise allocate millions of copies); serializes as a plain string.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Name(Arc<str>);
+/// would otherwise allocate millions of copies); serializes as a plain string, escaped once
+/// per name rather than once per frame (a 200k-stack JSON report holds millions of frames).
+#[derive(Debug, Clone)]
+pub struct Name(Arc<NameText>);
+
+#[derive(Debug)]
+struct NameText {
+    text: Box<str>,
+    /// `text` as a JSON string literal, quotes and escapes included.
+    json: Box<serde_json::value::RawValue>,
+}
 
 impl Name {
+    pub fn new(text: &str) -> Name {
+        let literal = serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string());
+        let json = serde_json::value::RawValue::from_string(literal)
+            .unwrap_or_else(|_| serde_json::value::RawValue::NULL.to_owned());
+        Name(Arc::new(NameText {
+            text: text.into(),
+            json,
+        }))
+    }
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.0.text
     }
 }
 
 impl std::ops::Deref for Name {
     type Target = str;
     fn deref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl std::fmt::Display for Name {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Name {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl Serialize for Name {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
+        // serde_json (the one serializer of reports) writes a raw value as it is.
+        self.0.json.serialize(s)
     }
 }
 
@@ -169,6 +194,7 @@ pub fn diff(
     // name, and stacks are matched on names.
     let mut table = NameTable::new(sym);
     let mut merged: FastMap<Box<[u32]>, [Side; 2]> = FastMap::default();
+    merged.reserve(before.stacks.len().max(after.stacks.len()));
     let mut key: Vec<u32> = Vec::new();
     for (side, profile) in [before, after].into_iter().enumerate() {
         for s in &profile.stacks {
@@ -222,15 +248,22 @@ pub fn diff(
         }
         rows.push((bytes_delta, objects_delta, k, *b, *a));
     }
-    // Keys are distinct name sequences, so this order is total and the unstable sort
-    // deterministic.
+    // Ties are broken by the frames' names, compared through each name's rank in name
+    // order (the same order as comparing the strings, without touching them). Keys are
+    // distinct name sequences, so this order is total and the unstable sort deterministic.
+    let mut by_name: Vec<u32> = (0..names.len() as u32).collect();
+    by_name.sort_unstable_by_key(|&n| names[n as usize]);
+    let mut rank = vec![0u32; names.len()];
+    for (r, &n) in by_name.iter().enumerate() {
+        rank[n as usize] = r as u32;
+    }
     rows.sort_unstable_by(|x, y| {
         y.0.cmp(&x.0).then(y.1.cmp(&x.1)).then_with(|| {
-            let xs = x.2.iter().map(|&n| names[n as usize]);
-            xs.cmp(y.2.iter().map(|&n| names[n as usize]))
+            let xs = x.2.iter().map(|&n| rank[n as usize]);
+            xs.cmp(y.2.iter().map(|&n| rank[n as usize]))
         })
     });
-    let shared: Vec<Name> = names.iter().map(|n| Name(Arc::from(*n))).collect();
+    let shared: Vec<Name> = names.iter().map(|n| Name::new(n)).collect();
     let stacks: Vec<StackDelta> = rows
         .iter()
         .map(|&(bytes_delta, objects_delta, k, b, a)| StackDelta {
@@ -283,7 +316,7 @@ pub fn diff(
 struct NameTable<'a> {
     frames: &'a [crate::symbolize::Frame],
     names: Vec<&'a str>,
-    ids: HashMap<&'a str, u32>,
+    ids: FastMap<&'a str, u32>,
     /// Name id of each frame id; `u32::MAX` until first seen.
     frame_name: Vec<u32>,
 }
@@ -293,7 +326,7 @@ impl<'a> NameTable<'a> {
         NameTable {
             frames: sym.frames(),
             names: Vec::new(),
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             frame_name: vec![u32::MAX; sym.frames().len()],
         }
     }

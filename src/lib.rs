@@ -233,6 +233,7 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             .map(|p| load_jemalloc(p))
             .collect::<Result<_>>()?;
         progress.clear();
+        let t_parse = t.elapsed();
         let sym_opts = symbolize::SymbolizeOptions {
             search_dirs: cfg.symbols.clone(),
             ..Default::default()
@@ -246,6 +247,7 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             [b, a] => jemalloc_diff::diff_profiles(b, a, sym_opts),
             _ => return Err(Error::Usage("jemalloc profiles: give one or two".into())),
         };
+        let t_diff = t.elapsed();
         let mut report = Report::jemalloc(&names, &profiles, d);
         report.gate = report::evaluate_gate(&report, cfg.fail_if_growth, cfg.fail_on, &opts.ignore);
         let breached = report.gate.as_ref().is_some_and(|g| g.breached);
@@ -253,7 +255,29 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             top: cfg.top,
             terminal: cfg.output.is_none() && std::io::stdout().is_terminal(),
         };
+        let t_model = t.elapsed();
         report::write(&report, cfg.format, &ropts, cfg.output.as_deref())?;
+        if cfg.timings {
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+            eprintln!("  read + parse                 {:>8.1} ms", ms(t_parse));
+            eprintln!(
+                "  symbolize + diff             {:>8.1} ms",
+                ms(t_diff - t_parse)
+            );
+            eprintln!(
+                "  report model                 {:>8.1} ms",
+                ms(t_model - t_diff)
+            );
+            eprintln!(
+                "  render                       {:>8.1} ms",
+                ms(t.elapsed() - t_model)
+            );
+            eprintln!(
+                "total        {:>8.1} ms, peak RSS {} MB",
+                t.elapsed().as_secs_f64() * 1e3,
+                peak_rss_kib() / 1024
+            );
+        }
         return Ok(if breached {
             Outcome::GateBreached
         } else {
