@@ -99,10 +99,16 @@ fn rust_allocator_glue_is_trimmed_and_the_allocating_function_kept() {
     // Only `Box::new`'s own frames (`box_new_uninit`, `Box<T>::new`) may stand before it.
     assert!(at <= 2, "{frames:?}");
     assert!(frames[..at].iter().all(|f| f.starts_with("alloc::boxed::")));
-    assert_eq!(frames.get(at + 1), Some(&"rust_leak::fill_cache"), "{frames:?}");
+    assert_eq!(
+        frames.get(at + 1),
+        Some(&"rust_leak::fill_cache"),
+        "{frames:?}"
+    );
     let functions = r["functions"].as_array().unwrap();
     assert!(
-        functions.iter().all(|f| !is_glue(f["name"].as_str().unwrap())),
+        functions
+            .iter()
+            .all(|f| !is_glue(f["name"].as_str().unwrap())),
         "glue in the function table"
     );
     let make_record = functions

@@ -1,6 +1,6 @@
 //! `--format table` (default): comfy-table, sizes made readable, colour only on a terminal.
 
-use super::units::{bytes, signed, signed_bytes};
+use super::units::{bytes, elide, signed, signed_bytes, TABLE_NAME_CHARS};
 use super::{compact_path_text, Mode, RenderOptions, Renderer, Report, Severity};
 use comfy_table::{
     presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, Color, ContentArrangement, Table,
@@ -123,7 +123,7 @@ impl Renderer for TableRenderer {
                 let mut t = new_table(opts, &["Class", "Count", "Self size", "Retained size"]);
                 for c in &r.classes[..shown] {
                     t.add_row(vec![
-                        Cell::new(&c.name),
+                        Cell::new(elide(&c.name, TABLE_NAME_CHARS)),
                         Cell::new(c.count_after),
                         Cell::new(bytes(c.self_size_after)),
                         Cell::new(bytes(c.retained_size_after)),
@@ -167,10 +167,11 @@ impl Renderer for TableRenderer {
                 }
                 let mut t = new_table(opts, &header);
                 for c in &r.classes[..shown] {
+                    let short = elide(&c.name, TABLE_NAME_CHARS);
                     let name = if c.ignored {
-                        format!("{} (ignored)", c.name)
+                        format!("{short} (ignored)")
                     } else {
-                        c.name.clone()
+                        short.into_owned()
                     };
                     let mut row = vec![Cell::new(name)];
                     if by_id {
@@ -222,14 +223,22 @@ impl Renderer for TableRenderer {
                     };
                     writeln!(out, "\nWho holds the {what} (top retainer paths)")?;
                     for c in with_paths {
-                        writeln!(out, "  {}", c.name)?;
+                        writeln!(out, "  {}", elide(&c.name, TABLE_NAME_CHARS))?;
                         for p in c.retainer_paths.iter().take(3) {
+                            let steps: Vec<_> = p
+                                .path
+                                .iter()
+                                .map(|s| super::PathStep {
+                                    node: elide(&s.node, TABLE_NAME_CHARS).into_owned(),
+                                    ..s.clone()
+                                })
+                                .collect();
                             writeln!(
                                 out,
                                 "    {:>7} × {:>9}  {}",
                                 p.count,
                                 bytes(p.size),
-                                compact_path_text(&p.path)
+                                compact_path_text(&steps)
                             )?;
                         }
                     }
@@ -300,7 +309,12 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
         c.set_cell_alignment(CellAlignment::Left);
     }
     for s in &r.stacks[..take(r.stacks.len(), opts.top)] {
-        let frames: Vec<&str> = s.frames.iter().take(6).map(|f| f.as_str()).collect();
+        let frames: Vec<_> = s
+            .frames
+            .iter()
+            .take(6)
+            .map(|f| elide(f.as_str(), TABLE_NAME_CHARS))
+            .collect();
         let more = if s.frames.len() > 6 { " ← …" } else { "" };
         t.add_row(vec![
             delta_cell(signed_bytes(s.bytes_delta), s.bytes_delta, opts),
@@ -326,7 +340,7 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
             _ => String::new(),
         };
         t.add_row(vec![
-            Cell::new(&f.name),
+            Cell::new(elide(&f.name, TABLE_NAME_CHARS)),
             delta_cell(signed_bytes(f.flat_delta), f.flat_delta, opts),
             delta_cell(signed_bytes(f.cum_delta), f.cum_delta, opts),
             Cell::new(at),

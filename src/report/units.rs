@@ -1,5 +1,26 @@
 //! The one place sizes are formatted and parsed. Decimal units, as DevTools shows them
-//! (1 kB = 1000 bytes); binary units are accepted on input.
+//! (1 kB = 1000 bytes); binary units are accepted on input. Also the one place long names are
+//! shortened for a terminal table ([`elide`]).
+
+/// Longest class or function name a terminal table shows before [`elide`] shortens it. C++ and
+/// Rust template names run to hundreds of characters; JSON and markdown keep them whole.
+pub const TABLE_NAME_CHARS: usize = 80;
+
+/// `name` if it has at most `max` characters; otherwise its start and end joined by `…`
+/// (two thirds of the room for the start, where the type or namespace is, the rest for the
+/// end, where the method is), `max` characters in all.
+pub fn elide(name: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let n = name.chars().count();
+    if n <= max || max < 3 {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let room = max - 1;
+    let head = room * 2 / 3;
+    let tail = room - head;
+    let start: String = name.chars().take(head).collect();
+    let end: String = name.chars().skip(n - tail).collect();
+    std::borrow::Cow::Owned(format!("{start}…{end}"))
+}
 
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
@@ -85,6 +106,16 @@ mod tests {
         assert_eq!(bytes(999_999), "1.00 MB");
         assert_eq!(signed_bytes(-2048), "-2.05 kB");
         assert_eq!(signed_bytes(0), "0 B");
+    }
+    #[test]
+    fn elides_long_names_only() {
+        assert_eq!(elide("CacheEntry", 10), "CacheEntry");
+        let long = "blink::HeapVectorBacking<std::pair<blink::AtomicString, X>>::trace";
+        let e = elide(long, 20);
+        assert_eq!(e.chars().count(), 20);
+        assert_eq!(e, "blink::HeapV…::trace");
+        // Multi-byte characters are counted as characters, never cut inside.
+        assert_eq!(elide("ééééééééé", 5), "éé…éé");
     }
     #[test]
     fn parses() {
