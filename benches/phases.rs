@@ -4,6 +4,12 @@
 //!
 //! `cargo bench --bench phases -- [FILE] [RUNS]`
 //! (default benches/data/large-b.heapsnapshot, 5 runs; RAYON_NUM_THREADS=1 for one core)
+//!
+//! `cargo bench --bench phases -- --pair BEFORE AFTER [RUNS]`: both snapshots loaded once,
+//! then, alternating, the whole comparison model (class diff, retainer paths and findings,
+//! which run beside the paths), the leak detectors alone and the retainer paths alone: what
+//! detection costs a large comparison (the model less the paths alone, at most the detectors
+//! alone).
 
 use heapdiff::graph::HeapGraph;
 use heapdiff::input::v8;
@@ -15,7 +21,67 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     (v[0].as_secs_f64() * 1e3, v[v.len() / 2].as_secs_f64() * 1e3)
 }
 
+/// `--pair BEFORE AFTER [RUNS]`: the comparison model against the detectors alone.
+fn pair(before: &str, after: &str, runs: usize) {
+    use heapdiff::detect::{detect_all, DetectCtx};
+    let (b, a) = rayon::join(
+        || heapdiff::load_v8(before.as_ref()).expect("load before"),
+        || heapdiff::load_v8(after.as_ref()).expect("load after"),
+    );
+    let opts = heapdiff::report::ReportOptions::default();
+    let (mut model, mut detect, mut paths) = (Vec::new(), Vec::new(), Vec::new());
+    let mut first: Option<(usize, usize)> = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let r = Report::comparison([before, after], &b, &a, &opts);
+        model.push(t.elapsed());
+        let t = Instant::now();
+        let cmp = heapdiff::diff::compare(&b, &a);
+        let found = detect_all(&DetectCtx {
+            before: &b,
+            after: &a,
+            cmp: &cmp,
+            snapshots: 2,
+            trends: None,
+            show_values: false,
+        });
+        detect.push(t.elapsed());
+        let t = Instant::now();
+        let cmp = heapdiff::diff::compare(&b, &a);
+        let ignored = vec![false; cmp.rows.len()];
+        let traced = heapdiff::trace::class_paths(&cmp, &b, &a, &ignored, false);
+        paths.push(t.elapsed());
+        assert!(!traced.is_empty(), "no retainer paths");
+        let result = (r.findings.len(), found.len());
+        assert_eq!(result.0, result.1, "the model and the detectors disagree");
+        assert_eq!(*first.get_or_insert(result), result, "runs disagree");
+    }
+    let (model_min, model_med) = stats(model);
+    let (det_min, det_med) = stats(detect);
+    let (paths_min, paths_med) = stats(paths);
+    println!(
+        "{before} -> {after}: {} findings, {runs} runs",
+        first.map_or(0, |f| f.0)
+    );
+    println!("  comparison model          min {model_min:8.1} ms  median {model_med:8.1} ms");
+    println!("  class diff + detectors    min {det_min:8.1} ms  median {det_med:8.1} ms");
+    println!("  class diff + paths        min {paths_min:8.1} ms  median {paths_med:8.1} ms");
+}
+
 fn main() {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = all.iter().position(|a| a == "--pair") {
+        let rest: Vec<&String> = all[i + 1..]
+            .iter()
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let (Some(before), Some(after)) = (rest.first(), rest.get(1)) else {
+            eprintln!("usage: phases --pair BEFORE AFTER [RUNS]");
+            std::process::exit(2);
+        };
+        let runs = rest.get(2).and_then(|r| r.parse().ok()).unwrap_or(5);
+        return pair(before, after, runs);
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
