@@ -9,8 +9,11 @@
 //! (unreachable cycles) hangs directly under the root. Both are the root's children through
 //! virtual edges, which is the graph the test oracle checks against.
 //! Two phases: [`number_nodes`] (the DFS, forward edges only) and [`compute_dominators`]
-//! (semidominators over essential retainers, then the NCA climb).
-//! Cost: O(m α(m, n)); memory: 28 bytes per node while running.
+//! (semidominators over essential retainers, then the NCA climb). The semidominators take two
+//! passes: a parallel one over the retainers that settles every candidate not needing the
+//! forest (predecessors numbered below the vertex, single-retainer vertices), and the
+//! sequential link-eval pass over the rest (on a 9M-node Node heap, 10.7M of 29M edges).
+//! Cost: O(m α(m, n)); memory: 28 bytes per node and 4 per forest candidate while running.
 
 use super::BitSet;
 
@@ -132,6 +135,12 @@ pub struct DomInput<'a> {
 
 /// Phase two: semidominators and immediate dominators.
 pub fn compute_dominators(num: Numbering, g: &DomInput<'_>) -> Dominators {
+    compute_dominators_in_chunks(num, g, SEMI_CHUNK)
+}
+
+/// [`compute_dominators`] with `chunk` vertices per task in the parallel first pass (tests
+/// use small chunks, so that chunk boundaries fall everywhere).
+fn compute_dominators_in_chunks(num: Numbering, g: &DomInput<'_>, chunk: usize) -> Dominators {
     let Numbering {
         pre,
         vertex,
@@ -152,43 +161,78 @@ pub fn compute_dominators(num: Numbering, g: &DomInput<'_>) -> Dominators {
         })
         .collect();
     drop(parent);
+
+    // First pass, in parallel: every candidate that does not depend on the forest. A
+    // predecessor v numbered below w is not linked when w is processed, so eval(v) = v: the
+    // smallest such v goes straight into semi(w). Predecessors numbered above w (already
+    // processed, so eval needs the forest as it is when w's turn comes) are listed for the
+    // sequential pass, per chunk of vertices in increasing w, with their number kept in
+    // `label(w)` (the labels of unprocessed vertices are never read; the second pass resets
+    // each before linking it). Vertices whose semidominator is their DFS parent (the root's
+    // children, real or virtual, and nodes with one essential retainer) are settled here.
+    let later: Vec<Vec<u32>> = {
+        use rayon::prelude::*;
+        f.par_chunks_mut(chunk)
+            .enumerate()
+            .map(|(k, slots)| {
+                let mut later = Vec::new();
+                for (j, x) in slots.iter_mut().enumerate() {
+                    let w = (k * chunk + j) as u32;
+                    x.label = 0;
+                    if w < 2 {
+                        continue;
+                    }
+                    if x.parent == 1 {
+                        x.semi = 1;
+                        continue;
+                    }
+                    let node = vertex[w as usize] as usize;
+                    if !g.many_retainers.get(node) {
+                        // One essential retainer: the DFS came in through it.
+                        x.semi = x.parent;
+                        continue;
+                    }
+                    let mut s = w;
+                    for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
+                        if !g.essential.get(g.retainer_edge[r] as usize) {
+                            continue;
+                        }
+                        let v = pre[g.retainer_node[r] as usize];
+                        if v < w {
+                            s = s.min(v);
+                        } else {
+                            later.push(v);
+                            x.label += 1;
+                        }
+                    }
+                    x.semi = s;
+                }
+                later
+            })
+            .collect()
+    };
+
+    // Second pass, sequential, in reverse preorder: the forest candidates, then link.
     let mut path: Vec<u32> = Vec::new();
-    for w in (2..=numbered).rev() {
-        if f[w].parent == 1 {
-            // The root is a predecessor (really, or as the virtual parent of the passes above).
-            f[w].semi = 1;
-            f[w].ancestor = 1;
-            continue;
-        }
-        let node = vertex[w] as usize;
-        if !g.many_retainers.get(node) {
-            // One essential retainer: the DFS came in through it, so it is the parent.
-            f[w].semi = f[w].parent;
-            f[w].ancestor = f[w].parent;
-            continue;
-        }
-        let mut s = f[w].semi;
-        for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
-            if !g.essential.get(g.retainer_edge[r] as usize) {
-                continue;
-            }
-            let v = pre[g.retainer_node[r] as usize];
-            // v < w: not linked yet, so eval(v) = v and semi(v) = v.
-            let cand = if v < w as u32 {
-                v
-            } else if f[v as usize].ancestor == 0 {
-                f[v as usize].semi
-            } else {
+    for (k, chunk_later) in later.into_iter().enumerate().rev() {
+        let mut left = chunk_later.len();
+        let lo = (k * chunk).max(2);
+        let hi = ((k + 1) * chunk).min(numbered + 1);
+        for w in (lo..hi).rev() {
+            let mut s = f[w].semi;
+            let n_later = f[w].label as usize;
+            for &v in &chunk_later[left - n_later..left] {
                 compress(v, &mut f, &mut path);
-                f[f[v as usize].label as usize].semi
-            };
-            if cand < s {
-                s = cand;
+                s = s.min(f[f[v as usize].label as usize].semi);
             }
+            left -= n_later;
+            f[w].label = w as u32;
+            f[w].semi = s;
+            f[w].ancestor = f[w].parent;
         }
-        f[w].semi = s;
-        f[w].ancestor = f[w].parent;
     }
+    f[0].label = 0;
+    f[1].label = 1;
 
     // Immediate dominators in preorder space: start from the DFS parent and climb while
     // above the semidominator. `parent` becomes `idom` in place.
@@ -217,6 +261,9 @@ pub fn compute_dominators(num: Numbering, g: &DomInput<'_>) -> Dominators {
     }
 }
 
+/// Vertices per task in the semidominators' parallel first pass.
+const SEMI_CHUNK: usize = 1 << 16;
+
 /// A vertex of the link-eval forest, by preorder number.
 #[derive(Clone, Copy)]
 struct Vertex {
@@ -242,5 +289,82 @@ fn compress(v: u32, f: &mut [Vertex], path: &mut Vec<u32>) {
             f[y].label = f[a].label;
         }
         f[y].ancestor = f[a].ancestor;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pseudo-random graph (xorshift), every edge essential: forward CSR and what phase
+    /// two reads.
+    fn graph(n: usize, m: usize, seed: u64) -> (Vec<u32>, Vec<u32>) {
+        let mut x = seed | 1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut edges: Vec<(u32, u32)> = (1..n as u32)
+            .map(|v| ((next() % v as u64) as u32, v)) // a spanning tree from node 0
+            .collect();
+        for _ in 0..m {
+            let (a, b) = ((next() % n as u64) as u32, (next() % n as u64) as u32);
+            if a != b {
+                edges.push((a, b));
+            }
+        }
+        edges.sort();
+        let mut first_edge = vec![0u32; n + 1];
+        for &(a, _) in &edges {
+            first_edge[a as usize + 1] += 1;
+        }
+        for i in 0..n {
+            first_edge[i + 1] += first_edge[i];
+        }
+        (first_edge, edges.iter().map(|&(_, b)| b).collect())
+    }
+
+    fn idoms(first_edge: &[u32], edge_to: &[u32], chunk: usize) -> Vec<u32> {
+        let n = first_edge.len() - 1;
+        let mut essential = BitSet::new(edge_to.len());
+        let (mut once, mut many) = (BitSet::new(n), BitSet::new(n));
+        for (e, &t) in edge_to.iter().enumerate() {
+            essential.set(e);
+            if once.get(t as usize) {
+                many.set(t as usize);
+            }
+            once.set(t as usize);
+        }
+        let r = super::super::retainers::build_retainers(first_edge, edge_to);
+        let num = number_nodes(0, first_edge, edge_to, &essential, &once);
+        let input = DomInput {
+            first_retainer: &r.first_retainer,
+            retainer_edge: &r.retainer_edge,
+            retainer_node: &r.retainer_node,
+            essential: &essential,
+            many_retainers: &many,
+        };
+        compute_dominators_in_chunks(num, &input, chunk).idom
+    }
+
+    #[test]
+    fn chunk_boundaries_do_not_change_the_dominators() {
+        for (n, m, seed) in [(50, 120, 1), (400, 1500, 7), (3000, 9000, 42), (2000, 0, 3)] {
+            let (first_edge, edge_to) = graph(n, m, seed);
+            let whole = idoms(&first_edge, &edge_to, SEMI_CHUNK);
+            for chunk in [1, 2, 3, 64, 999] {
+                assert_eq!(
+                    idoms(&first_edge, &edge_to, chunk),
+                    whole,
+                    "n={n} chunk={chunk}"
+                );
+            }
+            // A plain check of the result: every idom is reachable and not the node itself
+            // (but the root's).
+            assert_eq!(whole[0], 0);
+            assert!((1..n).all(|v| whole[v] as usize != v));
+        }
     }
 }

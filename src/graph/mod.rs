@@ -92,64 +92,18 @@ impl HeapGraph {
             root: s.root,
             strings: &s.strings,
         };
-        // Two cores, two lanes. The DFS numbering needs forward edges only, so it runs while
-        // the reverse CSR is built; distances and classes run beside the semidominators.
-        // Two cores, two lanes. The DFS numbering needs forward edges only, so it runs (with
-        // the classes) while the reverse CSR is built; distances run beside the
-        // semidominators, retained sizes and class totals.
-        let ((r, t_retainers), ((essential, numbering, many_retainers, cls), t_number)) =
-            rayon::join(
-                || timed(|| retainers::build_retainers(&first_edge, &s.edge_to)),
-                || {
-                    timed(|| {
-                        let (essential, retained_by) = essential::essential_edges(&rules);
-                        let numbering = dominators::number_nodes(
-                            s.root,
-                            &first_edge,
-                            &s.edge_to,
-                            &essential,
-                            &retained_by.once,
-                        );
-                        let cls = classes::compute_classes(
-                            &s.node_type,
-                            &s.node_name,
-                            &s.detachedness,
-                            &s.strings,
-                            &s.node_type_names,
-                        );
-                        (essential, numbering, retained_by.many, cls)
-                    })
-                },
-            );
-        let (((idom, retained, (class_stats, topmost)), t_dom), (distance, t_side)) = rayon::join(
+        // Two cores, two lanes, then both cores on the dominators. The DFS numbering and the
+        // distances need forward edges only, so they run while the reverse CSR is built: the
+        // retainers and the distances in one lane, the essential edges, DFS and classes in the
+        // other (about the same time each on a Node heap). The semidominators then have both
+        // cores for their parallel first pass.
+        let (
+            ((r, t_retainers), (distance, t_side)),
+            ((essential, numbering, many_retainers, cls), t_number),
+        ) = rayon::join(
             || {
-                timed(|| {
-                    let dom = dominators::compute_dominators(
-                        numbering,
-                        &dominators::DomInput {
-                            first_retainer: &r.first_retainer,
-                            retainer_edge: &r.retainer_edge,
-                            retainer_node: &r.retainer_node,
-                            essential: &essential,
-                            many_retainers: &many_retainers,
-                        },
-                    );
-                    let retained =
-                        retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-                    drop(dom.order);
-                    let stats = retained::compute_class_stats(
-                        s.root,
-                        &dom.idom,
-                        &cls.class_of,
-                        &s.self_size,
-                        &retained,
-                        cls.names.len(),
-                    );
-                    (dom.idom, retained, stats)
-                })
-            },
-            || {
-                timed(|| {
+                let r = timed(|| retainers::build_retainers(&first_edge, &s.edge_to));
+                let d = timed(|| {
                     distance::compute_distances(&distance::DistanceInput {
                         root: s.root,
                         first_edge: &first_edge,
@@ -160,9 +114,53 @@ impl HeapGraph {
                         node_name: &s.node_name,
                         strings: &s.strings,
                     })
+                });
+                (r, d)
+            },
+            || {
+                timed(|| {
+                    let (essential, retained_by) = essential::essential_edges(&rules);
+                    let numbering = dominators::number_nodes(
+                        s.root,
+                        &first_edge,
+                        &s.edge_to,
+                        &essential,
+                        &retained_by.once,
+                    );
+                    let cls = classes::compute_classes(
+                        &s.node_type,
+                        &s.node_name,
+                        &s.detachedness,
+                        &s.strings,
+                        &s.node_type_names,
+                    );
+                    (essential, numbering, retained_by.many, cls)
                 })
             },
         );
+        let ((idom, retained, (class_stats, topmost)), t_dom) = timed(|| {
+            let dom = dominators::compute_dominators(
+                numbering,
+                &dominators::DomInput {
+                    first_retainer: &r.first_retainer,
+                    retainer_edge: &r.retainer_edge,
+                    retainer_node: &r.retainer_node,
+                    essential: &essential,
+                    many_retainers: &many_retainers,
+                },
+            );
+            let retained = retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+            drop(dom.order);
+            let stats = retained::compute_class_stats(
+                s.root,
+                &dom.idom,
+                &cls.class_of,
+                &s.self_size,
+                &retained,
+                cls.names.len(),
+            );
+            (dom.idom, retained, stats)
+        });
         let timings = vec![
             ("retainers", t_retainers),
             ("essential + DFS + classes", t_number),
