@@ -332,7 +332,7 @@ fn for_each_record(
     stride: usize,
     carry: &mut Vec<u32>,
     mut vals: &[u32],
-    f: &mut dyn FnMut(&[u32]) -> Result<(), ParseError>,
+    f: &mut impl FnMut(&[u32]) -> Result<(), ParseError>,
 ) -> Result<(), ParseError> {
     if !carry.is_empty() {
         let take = (stride - carry.len()).min(vals.len());
