@@ -18,8 +18,9 @@
 //! exactly. Rows with no change are left out. Order is deterministic: by delta (descending),
 //! then by name.
 
+use crate::fasthash::FastMap;
 use crate::input::jemalloc::{Profile, Sampling};
-use crate::symbolize::{FastMap, FrameId, SymbolizeOptions, SymbolizedProfile, Symbolizer};
+use crate::symbolize::{FrameId, SymbolizeOptions, SymbolizedProfile, Symbolizer};
 use serde::Serialize;
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod detect;
 pub mod diff;
 pub mod error;
+pub mod fasthash;
 pub mod graph;
 pub mod input;
 pub mod jemalloc_diff;

@@ -15,6 +15,7 @@
 //! Signatures are plain strings too, so paths can be matched across snapshots and processes.
 
 use crate::diff::Comparison;
+use crate::fasthash::FastMap;
 use crate::graph::distance::UNREACHABLE;
 use crate::graph::{BitSet, HeapGraph};
 use crate::input::v8::edge_kind;
@@ -41,13 +42,13 @@ const UNTRACED: u32 = u32::MAX - 1;
 pub struct Tracer<'g> {
     g: &'g HeapGraph,
     /// Trie: (parent signature, step) → signature.
-    ids: HashMap<(u32, u32), u32>,
+    ids: FastMap<(u32, u32), u32>,
     steps: Vec<Step>,
-    step_ids: HashMap<Step, u32>,
+    step_ids: FastMap<Step, u32>,
     /// Edge-name patterns, interned; and the pattern of every name string seen.
     patterns: Vec<String>,
     pattern_ids: HashMap<String, u32>,
-    pattern_of_string: HashMap<u32, u32>,
+    pattern_of_string: FastMap<u32, u32>,
     /// For each signature: (parent signature, step id, repeated).
     nodes: Vec<(u32, u32, bool)>,
     /// Signature of every node traced so far ([`UNTRACED`] otherwise).
@@ -70,12 +71,12 @@ impl<'g> Tracer<'g> {
     pub fn new(g: &'g HeapGraph) -> Tracer<'g> {
         Tracer {
             g,
-            ids: HashMap::new(),
+            ids: FastMap::default(),
             steps: Vec::new(),
-            step_ids: HashMap::new(),
+            step_ids: FastMap::default(),
             patterns: Vec::new(),
             pattern_ids: HashMap::new(),
-            pattern_of_string: HashMap::new(),
+            pattern_of_string: FastMap::default(),
             nodes: vec![(ROOT_SIG, u32::MAX, false)],
             memo: vec![UNTRACED; g.node_count()],
             example_edge: Vec::new(),
@@ -363,7 +364,7 @@ fn trace_side<'g>(
     slots: usize,
     new: Option<&BitSet>,
     topmost: &BitSet,
-) -> (Tracer<'g>, Vec<HashMap<u32, Agg>>) {
+) -> (Tracer<'g>, Vec<FastMap<u32, Agg>>) {
     let mut nodes: Vec<Vec<u32>> = vec![Vec::new(); slots];
     for v in 0..g.node_count() {
         if g.self_size[v] == 0 {
@@ -375,7 +376,7 @@ fn trace_side<'g>(
         }
     }
     let mut tracer = Tracer::new(g);
-    let mut per_slot: Vec<HashMap<u32, Agg>> = vec![HashMap::new(); slots];
+    let mut per_slot: Vec<FastMap<u32, Agg>> = vec![FastMap::default(); slots];
     for (slot, vs) in nodes.iter().enumerate() {
         for &v in vs {
             let sig = tracer.signature(v);
