@@ -51,7 +51,9 @@ pub fn load_v8_with(path: &Path, phase: &(dyn Fn(&'static str) + Sync)) -> Resul
         Some(InputKind::Jemalloc) => {
             return Err(Error::input(
                 path,
-                ParseError::new("jemalloc heap profiles are not supported yet"),
+                ParseError::new(
+                    "a jemalloc heap profile, not a V8 snapshot (read it with load_jemalloc)",
+                ),
             ))
         }
         None => return Err(Error::input(
