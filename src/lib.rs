@@ -275,11 +275,7 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
                 "  render                       {:>8.1} ms",
                 ms(t.elapsed() - t_model)
             );
-            eprintln!(
-                "total        {:>8.1} ms, peak RSS {} MB",
-                t.elapsed().as_secs_f64() * 1e3,
-                peak_rss_kib() / 1024
-            );
+            print_total(t);
         }
         return Ok(if breached {
             Outcome::GateBreached
@@ -355,17 +351,22 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             }
         }
         eprintln!("report model {:>8.1} ms", model_time.as_secs_f64() * 1e3);
-        eprintln!(
-            "total        {:>8.1} ms, peak RSS {} MB",
-            t.elapsed().as_secs_f64() * 1e3,
-            peak_rss_kib() / 1024
-        );
+        print_total(t);
     }
     Ok(if breached {
         Outcome::GateBreached
     } else {
         Outcome::Ok
     })
+}
+
+/// The last `--timings` line: the whole run since `t`, and the peak resident set.
+fn print_total(t: Instant) {
+    eprintln!(
+        "total        {:>8.1} ms, peak RSS {} MB",
+        t.elapsed().as_secs_f64() * 1e3,
+        peak_rss_kib() / 1024
+    );
 }
 
 /// Peak resident set of this process in KiB (Linux `VmHWM`), 0 where unknown.
