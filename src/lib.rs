@@ -10,6 +10,7 @@ pub mod diff;
 pub mod error;
 pub mod fasthash;
 pub mod graph;
+pub mod hugepages;
 pub mod input;
 pub mod jemalloc_diff;
 pub mod report;

@@ -3,6 +3,9 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOC: heapdiff::hugepages::HugePages = heapdiff::hugepages::HugePages;
+
 fn main() -> ExitCode {
     let args = match heapdiff::cli::Args::try_parse() {
         Ok(a) => a,
