@@ -1,66 +1,244 @@
 //! Parse a JSON array of non-negative integers (the `nodes`, `edges` and `locations`
-//! sections) straight from the input bytes, in parallel.
+//! sections) straight from the input bytes into column vectors, on all cores.
 //!
-//! The array is cut into chunks at commas; a batch of chunks is parsed on all cores, then
-//! handed in order to a sequential consumer that scatters the values into columns. Memory is
-//! bounded by one batch, whatever the file size, and each batch's input pages are released
-//! once consumed.
+//! Two parallel passes over the section. The first cuts it into chunks of about
+//! [`CHUNK_BYTES`], each ending just after a comma, and counts the commas in each chunk, which
+//! gives the index of every chunk's first value; each cut is then moved forward to the next
+//! record boundary (a multiple of the record stride). The second pass parses every chunk on
+//! its own into a caller-made [`RecordSink`], which writes whole records into that chunk's
+//! slice of each column. There are no intermediate value buffers and no sequential consumer;
+//! the columns are allocated once, exactly as long as the section's own comma count says —
+//! never from a header claim.
+//!
+//! The number parser reads eight bytes at a time: a SWAR mask finds where the digits end and
+//! an eight-digit multiply-add turns them into a value, with no branch on the number's
+//! length. Anything unusual (whitespace, a number of eight or more digits, the last bytes of
+//! a chunk, bad input) goes through a byte-at-a-time state machine that also produces the
+//! error messages.
 
 use crate::error::ParseError;
 use memchr::memchr;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Bytes of text per chunk; a chunk is one task for the thread pool.
 const CHUNK_BYTES: usize = 2 << 20;
-/// Chunks parsed before the consumer runs; bounds the temporary vectors to a few MB per core.
-const BATCH_CHUNKS: usize = 16;
 
-/// Parse `b[start..end]`, which must be a whole `[ … ]` array, calling `consume` with the
-/// values in order (several calls, one per chunk). Every value must fit in a `u32`.
-pub fn parse_u32_array(
-    b: &[u8],
-    start: usize,
-    end: usize,
-    release: &(dyn Fn(usize, usize) + Sync),
-    consume: &mut dyn FnMut(&[u32]) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
-    if b.get(start) != Some(&b'[') || end < start + 2 || b[end - 1] != b']' {
+/// How an integer section is cut: chunk byte ranges, the index of each chunk's first value
+/// (a multiple of the stride), and the number of values in the whole array.
+#[derive(Debug)]
+pub struct Plan {
+    pub chunks: Vec<Range<usize>>,
+    pub first: Vec<usize>,
+    pub values: usize,
+    /// End of the array's content (the position of its `]`), which ends the last chunk.
+    hi: usize,
+}
+
+impl Plan {
+    /// Records (of `stride` values) in chunk `c`.
+    pub fn records_in(&self, c: usize, stride: usize) -> usize {
+        let end = self.first.get(c + 1).copied().unwrap_or(self.values);
+        (end - self.first[c]) / stride
+    }
+
+    /// Cut `col` (one value per record) into one slice per chunk.
+    pub fn split<'a, T>(&self, mut col: &'a mut [T], stride: usize) -> Vec<&'a mut [T]> {
+        let mut out = Vec::with_capacity(self.chunks.len());
+        for c in 0..self.chunks.len() {
+            let n = self.records_in(c, stride).min(col.len());
+            let (a, rest) = std::mem::take(&mut col).split_at_mut(n);
+            out.push(a);
+            col = rest;
+        }
+        out
+    }
+}
+
+/// Receives the records of one chunk, in order.
+pub trait RecordSink: Send {
+    fn record(&mut self, rec: &[u32]) -> Result<(), ParseError>;
+}
+
+/// Cut the array `b[start..end]` (a whole `[ … ]`) for records of `stride` values.
+pub fn plan(b: &[u8], start: usize, end: usize, stride: usize) -> Result<Plan, ParseError> {
+    if b.get(start) != Some(&b'[') || end < start + 2 || end > b.len() || b[end - 1] != b']' {
         return Err(ParseError::at(start, "expected an array of integers"));
     }
+    let stride = stride.max(1);
     let (lo, hi) = (start + 1, end - 1);
-    let mut chunk_start = lo;
-    // Output buffers are reused from batch to batch: fresh multi-MB vectors would each be a
-    // new mapping from the kernel, zeroed page by page.
-    let mut buffers: Vec<Vec<u32>> = (0..BATCH_CHUNKS).map(|_| Vec::new()).collect();
-    while chunk_start < hi {
-        // Cut up to BATCH_CHUNKS chunks, each ending just after a comma (or at the end).
-        let mut bounds = Vec::with_capacity(BATCH_CHUNKS);
-        let batch_start = chunk_start;
-        while bounds.len() < BATCH_CHUNKS && chunk_start < hi {
-            let nominal = chunk_start.saturating_add(CHUNK_BYTES).min(hi);
-            let cut = if nominal >= hi {
-                hi
-            } else {
-                match memchr(b',', &b[nominal..hi]) {
-                    Some(k) => nominal + k + 1,
-                    None => hi,
+    let mut raw = Vec::new();
+    let mut s = lo;
+    loop {
+        let nominal = s.saturating_add(CHUNK_BYTES);
+        let cut = if nominal >= hi {
+            hi
+        } else {
+            memchr(b',', &b[nominal..hi]).map_or(hi, |k| nominal + k + 1)
+        };
+        raw.push(s..cut);
+        s = cut;
+        if s >= hi {
+            break;
+        }
+    }
+    let commas: Vec<usize> = raw
+        .par_iter()
+        .map(|r| bytecount::count(&b[r.clone()], b','))
+        .collect();
+    let total_commas: usize = commas.iter().sum();
+    let empty = b[lo..hi]
+        .iter()
+        .all(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'));
+    let values = if empty { 0 } else { total_commas + 1 };
+
+    // Move each inner cut forward to a record boundary; a cut that would pass the next one
+    // is dropped (its chunk merges into the previous).
+    let mut chunks = Vec::with_capacity(raw.len());
+    let mut first = Vec::with_capacity(raw.len());
+    let (mut cur_start, mut cur_first) = (lo, 0usize);
+    let mut seen = 0usize;
+    for (k, r) in raw.iter().enumerate().skip(1) {
+        seen += commas[k - 1];
+        let skip = (stride - seen % stride) % stride;
+        let mut need = skip;
+        let mut cut = r.start;
+        let limit = raw.get(k + 1).map_or(hi, |n| n.start);
+        while need > 0 && cut < limit {
+            match memchr(b',', &b[cut..limit]) {
+                Some(p) => {
+                    cut += p + 1;
+                    need -= 1;
                 }
-            };
-            bounds.push((chunk_start, cut));
-            chunk_start = cut;
+                None => cut = limit,
+            }
         }
-        let results: Vec<Result<(), ParseError>> = bounds
-            .par_iter()
-            .zip(buffers.par_iter_mut())
-            .map(|(&(s, e), buf)| parse_chunk(&b[s..e], s, e == hi, buf))
-            .collect();
-        for (r, values) in results.into_iter().zip(&buffers) {
-            r?;
-            consume(values)?;
+        if need > 0 || cut >= limit {
+            continue;
         }
-        release(batch_start, chunk_start);
+        chunks.push(cur_start..cut);
+        first.push(cur_first);
+        cur_start = cut;
+        cur_first = seen + skip;
+    }
+    chunks.push(cur_start..hi);
+    first.push(cur_first);
+    Ok(Plan {
+        chunks,
+        first,
+        values,
+        hi,
+    })
+}
+
+/// Parse every chunk of `plan` into its sink (one per chunk, in chunk order), releasing each
+/// chunk's input pages once parsed. The first error in file order wins.
+pub fn parse_records<S: RecordSink>(
+    b: &[u8],
+    plan: &Plan,
+    stride: usize,
+    sinks: Vec<S>,
+    release: &(dyn Fn(usize, usize) + Sync),
+) -> Result<(), ParseError> {
+    let stride = stride.max(1);
+    let results: Vec<Result<(), ParseError>> = plan
+        .chunks
+        .par_iter()
+        .zip(sinks.into_par_iter())
+        .map(|(r, mut sink)| {
+            let res = parse_chunk(&b[r.clone()], r.start, r.end == plan.hi, stride, &mut sink);
+            release(r.start, r.end);
+            res
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
+/// Parse the whole array only to find its first syntax error (used before reporting a
+/// value count that does not fit the record layout, so a syntax error is named first).
+pub fn check_syntax(b: &[u8], plan: &Plan) -> Result<(), ParseError> {
+    struct Discard;
+    impl RecordSink for Discard {
+        fn record(&mut self, _: &[u32]) -> Result<(), ParseError> {
+            Ok(())
+        }
+    }
+    let sinks = plan.chunks.iter().map(|_| Discard).collect();
+    parse_records(b, plan, 1, sinks, &|_, _| {})
+}
+
+/// Gathers values into records of `stride` and hands each full record to the sink.
+struct Records<'s, S> {
+    rec: Vec<u32>,
+    k: usize,
+    sink: &'s mut S,
+}
+
+impl<S: RecordSink> Records<'_, S> {
+    #[inline(always)]
+    fn put(&mut self, v: u32) -> Result<(), ParseError> {
+        self.rec[self.k] = v;
+        self.k += 1;
+        if self.k == self.rec.len() {
+            self.k = 0;
+            self.sink.record(&self.rec)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Parse one chunk, handing `sink` each complete record.
+#[inline(never)]
+fn parse_chunk<S: RecordSink>(
+    b: &[u8],
+    base: usize,
+    last: bool,
+    stride: usize,
+    sink: &mut S,
+) -> Result<(), ParseError> {
+    let mut recs = Records {
+        rec: vec![0u32; stride],
+        k: 0,
+        sink,
+    };
+    scan_values(b, base, last, &mut recs)?;
+    if recs.k != 0 {
+        return Err(ParseError::at(
+            base + b.len(),
+            "the array ends inside a record",
+        ));
     }
     Ok(())
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = ONES * 0x80;
+
+/// A byte mask (0x80 in each byte) of the bytes of `w` that are not ASCII digits.
+#[inline(always)]
+fn non_digits(w: u64) -> u64 {
+    let low7 = w & !HIGH;
+    // Adding 0x46 sets a byte's top bit from 0x3a up; no carry leaves a 7-bit byte.
+    let above_nine = (low7 + ONES * 0x46) & HIGH;
+    // With the top bit forced on, subtracting 0x30 clears it only below 0x30; no borrow.
+    let below_zero = !((low7 | HIGH) - ONES * 0x30) & HIGH;
+    (w & HIGH) | above_nine | below_zero
+}
+
+/// The value of the first `len` bytes of `w` (1 ..= 8 ASCII digits, first digit lowest).
+#[inline(always)]
+fn digits_value(w: u64, len: usize) -> u32 {
+    // Borrows from the bytes after the digits only run upwards, into bytes shifted out here;
+    // the zero bytes shifted in become leading zeros.
+    let d = w.wrapping_sub(ONES * 0x30) << (8 * (8 - len));
+    // Pairs, then quads, then all eight: each step multiplies the left part and adds.
+    let d = d.wrapping_mul(10).wrapping_add(d >> 8);
+    let lanes = 0x0000_00ff_0000_00ff;
+    let d = ((d & lanes).wrapping_mul(100 + (1_000_000 << 32)))
+        .wrapping_add(((d >> 16) & lanes).wrapping_mul(1 + (10_000 << 32)))
+        >> 32;
+    d as u32
 }
 
 #[inline]
@@ -68,36 +246,43 @@ fn is_ws(c: u8) -> bool {
     matches!(c, b' ' | b'\n' | b'\r' | b'\t')
 }
 
-/// Parse one chunk: `ws* int ws* (',' ws* int ws*)*`, ending with a comma unless `last`.
-/// `base` is the chunk's offset in the file, for error positions. One pass, one branch per
-/// byte in the common case (a digit, or a comma after a number). An eight-bytes-at-a-time
-/// (SWAR) variant was measured slower on real snapshots (benches/phases.rs): V8's numbers
-/// are short, and the byte loop's branches predict well.
-pub fn parse_chunk(
+/// Parse one chunk: `ws* int ws* (',' ws* int ws*)*`, ending with a comma unless `last`,
+/// handing each value to `out`. `base` is the chunk's offset in the file, for errors.
+/// Always inlined into [`parse_chunk`], so that the sink is inlined too.
+#[inline(always)]
+fn scan_values<S: RecordSink>(
     b: &[u8],
     base: usize,
     last: bool,
-    out: &mut Vec<u32>,
-) -> Result<(), ParseError> {
-    out.clear();
-    parse_chunk_from(b, base, last, out, 0, false, false)
-}
-
-fn parse_chunk_from(
-    b: &[u8],
-    base: usize,
-    last: bool,
-    out: &mut Vec<u32>,
-    start: usize,
-    need_comma: bool,
-    after_comma: bool,
+    out: &mut Records<'_, S>,
 ) -> Result<(), ParseError> {
     let n = b.len();
-    let mut i = start;
+    let mut i = 0;
     // After a number and before its comma.
-    let mut need_comma = need_comma;
-    let mut after_comma = after_comma;
+    let mut need_comma = false;
+    let mut after_comma = false;
     while i < n {
+        if !need_comma && i + 8 <= n {
+            let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+            let len = (non_digits(w).trailing_zeros() / 8) as usize;
+            if (1..8).contains(&len) {
+                out.put(digits_value(w, len))?;
+                i += len;
+                // The byte after the number is in `w` too: V8 writes `,` or `\n,`.
+                let next = (w >> (8 * len)) as u8;
+                if next == b',' {
+                    i += 1;
+                    after_comma = true;
+                } else if next == b'\n' && len < 7 && (w >> (8 * (len + 1))) as u8 == b',' {
+                    i += 2;
+                    after_comma = true;
+                } else {
+                    need_comma = true;
+                    after_comma = false;
+                }
+                continue;
+            }
+        }
         let c = b[i];
         let d = c.wrapping_sub(b'0');
         if d < 10 {
@@ -121,7 +306,7 @@ fn parse_chunk_from(
                     "integer too large (more than 4294967295)",
                 ));
             }
-            out.push(v as u32);
+            out.put(v as u32)?;
             need_comma = true;
             after_comma = false;
         } else if c == b',' {
@@ -159,17 +344,37 @@ fn show(c: u8) -> String {
     }
 }
 
+/// Parse a whole array into one vector (for tests and small sections).
+pub fn parse_all(b: &[u8], start: usize, end: usize) -> Result<Vec<u32>, ParseError> {
+    struct Into<'a>(&'a mut [u32], usize);
+    impl RecordSink for Into<'_> {
+        fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
+            let slot = self
+                .0
+                .get_mut(self.1)
+                .ok_or_else(|| ParseError::new("more values than counted"))?;
+            *slot = rec[0];
+            self.1 += 1;
+            Ok(())
+        }
+    }
+    let plan = plan(b, start, end, 1)?;
+    let mut out = vec![0u32; plan.values];
+    let sinks = plan
+        .split(&mut out, 1)
+        .into_iter()
+        .map(|s| Into(s, 0))
+        .collect();
+    parse_records(b, &plan, 1, sinks, &|_, _| {})?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Vec<u32>, ParseError> {
-        let mut all = Vec::new();
-        parse_u32_array(s.as_bytes(), 0, s.len(), &|_, _| {}, &mut |v| {
-            all.extend_from_slice(v);
-            Ok(())
-        })?;
-        Ok(all)
+        parse_all(s.as_bytes(), 0, s.len())
     }
 
     #[test]
@@ -180,6 +385,28 @@ mod tests {
             parse("[0,1,2\n,3 , 4294967295]").unwrap(),
             vec![0, 1, 2, 3, u32::MAX]
         );
+        assert_eq!(
+            parse("[12345678,1234567,00012,99999999,7\n,8,0]").unwrap(),
+            vec![12345678, 1234567, 12, 99999999, 7, 8, 0]
+        );
+    }
+
+    #[test]
+    fn swar_digits_match_the_byte_loop() {
+        for s in [
+            "0,", "7\n,", "12,3", "999,", "1234567,", "12345678", "0000001,", "5]",
+        ] {
+            let mut w = [b' '; 8];
+            w[..s.len()].copy_from_slice(s.as_bytes());
+            let w = u64::from_le_bytes(w);
+            let len = s.bytes().take_while(u8::is_ascii_digit).count();
+            assert_eq!((non_digits(w).trailing_zeros() / 8) as usize, len, "{s}");
+            let want: u32 = s[..len].parse().unwrap();
+            assert_eq!(digits_value(w, len), want, "{s}");
+        }
+        // Bytes that are not ASCII end a number too.
+        let w = u64::from_le_bytes(*b"12\xb9\xff0000");
+        assert_eq!(non_digits(w).trailing_zeros() / 8, 2);
     }
 
     #[test]
@@ -201,24 +428,62 @@ mod tests {
             .contains("trailing comma"));
         assert!(parse("[1,,2]").is_err());
         assert!(parse("[\"a\"]").is_err());
+        let e = parse("[10000000,20000000,3x000000,4]").unwrap_err();
+        assert_eq!(e.offset, Some(20));
+    }
+
+    /// A long array in V8's layout, cut into many chunks with cuts moved to record starts.
+    fn v8_like(records: u32, stride: u32) -> (String, Vec<u32>) {
+        let mut s = String::from("[");
+        let mut want = Vec::new();
+        for r in 0..records {
+            if r > 0 {
+                s.push(',');
+            }
+            for f in 0..stride {
+                let v = (r.wrapping_mul(2654435761) ^ f.wrapping_mul(40503))
+                    % [10, 1000, 100_000_000, 4_000_000_000][(f % 4) as usize];
+                if f > 0 {
+                    s.push(',');
+                }
+                s.push_str(&v.to_string());
+                want.push(v);
+            }
+            s.push('\n');
+        }
+        s.push(']');
+        (s, want)
     }
 
     #[test]
     fn chunked_parse_equals_simple_split() {
-        // Big enough for several chunks and batches.
-        let n = 3_000_000u32;
-        let mut s = String::from("[");
-        for i in 0..n {
-            if i > 0 {
-                s.push_str(if i % 7 == 0 { ",\n" } else { "," });
+        let (s, want) = v8_like(700_000, 1);
+        assert_eq!(parse(&s).unwrap(), want);
+    }
+
+    #[test]
+    fn records_never_straddle_chunks() {
+        struct Rows<'a>(&'a mut [[u32; 7]], usize);
+        impl RecordSink for Rows<'_> {
+            fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
+                self.0[self.1].copy_from_slice(rec);
+                self.1 += 1;
+                Ok(())
             }
-            s.push_str(&(i.wrapping_mul(2654435761) % 1_000_000_007).to_string());
         }
-        s.push(']');
-        let got = parse(&s).unwrap();
-        let want: Vec<u32> = (0..n)
-            .map(|i| i.wrapping_mul(2654435761) % 1_000_000_007)
+        let (s, want) = v8_like(400_000, 7);
+        let b = s.as_bytes();
+        let plan = plan(b, 0, b.len(), 7).unwrap();
+        assert!(plan.chunks.len() > 4, "{} chunks", plan.chunks.len());
+        assert_eq!(plan.values, want.len());
+        assert!(plan.first.iter().all(|f| f % 7 == 0));
+        let mut rows = vec![[0u32; 7]; plan.values / 7];
+        let sinks = plan
+            .split(&mut rows, 7)
+            .into_iter()
+            .map(|r| Rows(r, 0))
             .collect();
-        assert_eq!(got, want);
+        parse_records(b, &plan, 7, sinks, &|_, _| {}).unwrap();
+        assert_eq!(rows.concat(), want);
     }
 }

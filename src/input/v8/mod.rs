@@ -326,32 +326,6 @@ pub fn parse(b: &[u8], release: &(dyn Fn(usize, usize) + Sync)) -> Result<Snapsh
     Ok(snap)
 }
 
-/// Feed whole records of `stride` values to `f`, carrying a partial record over from one
-/// chunk to the next.
-fn for_each_record(
-    stride: usize,
-    carry: &mut Vec<u32>,
-    mut vals: &[u32],
-    f: &mut impl FnMut(&[u32]) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
-    if !carry.is_empty() {
-        let take = (stride - carry.len()).min(vals.len());
-        carry.extend_from_slice(&vals[..take]);
-        vals = &vals[take..];
-        if carry.len() < stride {
-            return Ok(());
-        }
-        f(carry)?;
-        carry.clear();
-    }
-    let mut recs = vals.chunks_exact(stride);
-    for rec in &mut recs {
-        f(rec)?;
-    }
-    carry.extend_from_slice(recs.remainder());
-    Ok(())
-}
-
 /// `offset / stride` if it divides evenly; the usual strides are constants so that the
 /// compiler turns the division into a multiply.
 #[inline]
@@ -365,6 +339,75 @@ fn ordinal(offset: u32, stride: u32) -> Option<u32> {
     (r == 0).then_some(q)
 }
 
+/// Plan an integer section for records of `stride` values, and check that its value count
+/// fits that layout (after any syntax error, which is named first).
+fn plan_section(
+    b: &[u8],
+    sec: &scan::Section,
+    stride: usize,
+    what: &str,
+    unit: &str,
+) -> Result<ints::Plan, ParseError> {
+    let plan = ints::plan(b, sec.start, sec.end, stride)?;
+    if stride == 0 || plan.values % stride != 0 {
+        ints::check_syntax(b, &plan)?;
+        return Err(ParseError::at(
+            sec.start,
+            format!(
+                "the \"{what}\" array holds {} numbers, not a multiple of the {stride} {unit}",
+                plan.values
+            ),
+        ));
+    }
+    Ok(plan)
+}
+
+/// One chunk's share of the node columns.
+struct NodeSink<'a> {
+    first: usize,
+    at: usize,
+    fields: [usize; 5],
+    detached_at: Option<usize>,
+    type_map: &'a [u8],
+    node_type: &'a mut [u8],
+    node_name: &'a mut [u32],
+    node_id: &'a mut [u32],
+    self_size: &'a mut [u32],
+    edge_count: &'a mut [u32],
+    detachedness: Option<&'a mut [u8]>,
+}
+
+impl ints::RecordSink for NodeSink<'_> {
+    #[inline(always)]
+    fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
+        let i = self.at;
+        let [ti, ni, ii, si, ei] = self.fields;
+        let Some(code) = self.type_map.get(rec[ti] as usize) else {
+            return Err(ParseError::new(format!(
+                "node {} has type {}, but meta lists {} node types",
+                self.first + i,
+                rec[ti],
+                self.type_map.len()
+            )));
+        };
+        if i >= self.node_type.len() {
+            return Err(ParseError::new(
+                "the \"nodes\" array holds more records than counted",
+            ));
+        }
+        self.node_type[i] = *code;
+        self.node_name[i] = rec[ni];
+        self.node_id[i] = rec[ii];
+        self.self_size[i] = rec[si];
+        self.edge_count[i] = rec[ei];
+        if let (Some(d), Some(col)) = (self.detached_at, self.detachedness.as_deref_mut()) {
+            col[i] = rec[d].min(2) as u8;
+        }
+        self.at = i + 1;
+        Ok(())
+    }
+}
+
 fn parse_nodes(
     b: &[u8],
     sec: &scan::Section,
@@ -372,18 +415,6 @@ fn parse_nodes(
     release: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Snapshot, ParseError> {
     let stride = meta.node_roles.len();
-    // Capacity is bounded by what the section can hold (each value takes at least two bytes),
-    // never by the header's claim alone.
-    let fits = (sec.end - sec.start) / (2 * stride.max(1));
-    let cap = meta.node_count.map_or(fits, |c| (c as usize).min(fits));
-    let mut s = Snapshot {
-        node_type: Vec::with_capacity(cap),
-        node_name: Vec::with_capacity(cap),
-        node_id: Vec::with_capacity(cap),
-        self_size: Vec::with_capacity(cap),
-        edge_count: Vec::with_capacity(cap),
-        ..Default::default()
-    };
     let at = |role: NodeField| meta.node_roles.iter().position(|r| *r == role);
     let (Some(ti), Some(ni), Some(ii), Some(si), Some(ei)) = (
         at(NodeField::Type),
@@ -395,45 +426,97 @@ fn parse_nodes(
         return Err(ParseError::at(sec.start, "node fields missing from meta"));
     };
     let di = at(NodeField::Detachedness);
-    if di.is_some() {
-        s.detachedness.reserve_exact(cap);
-    }
-    let tmap = &meta.node_type_map;
-    let mut carry = Vec::with_capacity(stride);
-    let mut total = 0usize;
-    let mut record = |rec: &[u32]| -> Result<(), ParseError> {
-        let code = *tmap.get(rec[ti] as usize).ok_or_else(|| {
-            ParseError::new(format!(
-                "node {} has type {}, but meta lists {} node types",
-                s.node_type.len(),
-                rec[ti],
-                tmap.len()
-            ))
-        })?;
-        s.node_type.push(code);
-        s.node_name.push(rec[ni]);
-        s.node_id.push(rec[ii]);
-        s.self_size.push(rec[si]);
-        s.edge_count.push(rec[ei]);
-        if let Some(di) = di {
-            s.detachedness.push(rec[di].min(2) as u8);
-        }
-        Ok(())
+    let plan = plan_section(b, sec, stride, "nodes", "node fields")?;
+    // Exactly as many records as the section holds numbers for: the counts come from the
+    // bytes, not from a header.
+    let n = plan.values / stride;
+    let mut s = Snapshot {
+        node_type: vec![0; n],
+        node_name: vec![0; n],
+        node_id: vec![0; n],
+        self_size: vec![0; n],
+        edge_count: vec![0; n],
+        detachedness: if di.is_some() { vec![0; n] } else { Vec::new() },
+        ..Default::default()
     };
-    ints::parse_u32_array(b, sec.start, sec.end, release, &mut |vals| {
-        total += vals.len();
-        for_each_record(stride, &mut carry, vals, &mut record)
-    })?;
-    if !carry.is_empty() {
-        return Err(ParseError::at(
-            sec.start,
-            format!("the \"nodes\" array holds {total} numbers, not a multiple of the {stride} node fields"),
-        ));
+    let mut detached: Vec<Option<&mut [u8]>> = if di.is_some() {
+        plan.split(&mut s.detachedness, stride)
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        plan.chunks.iter().map(|_| None).collect()
+    };
+    let mut sinks = Vec::with_capacity(plan.chunks.len());
+    let mut ty = plan.split(&mut s.node_type, stride).into_iter();
+    let mut name = plan.split(&mut s.node_name, stride).into_iter();
+    let mut id = plan.split(&mut s.node_id, stride).into_iter();
+    let mut size = plan.split(&mut s.self_size, stride).into_iter();
+    let mut ec = plan.split(&mut s.edge_count, stride).into_iter();
+    for (c, det) in detached.iter_mut().enumerate() {
+        sinks.push(NodeSink {
+            first: plan.first[c] / stride,
+            at: 0,
+            fields: [ti, ni, ii, si, ei],
+            detached_at: di,
+            type_map: &meta.node_type_map,
+            node_type: ty.next().unwrap_or_default(),
+            node_name: name.next().unwrap_or_default(),
+            node_id: id.next().unwrap_or_default(),
+            self_size: size.next().unwrap_or_default(),
+            edge_count: ec.next().unwrap_or_default(),
+            detachedness: det.take(),
+        });
     }
+    ints::parse_records(b, &plan, stride, sinks, release)?;
     Ok(s)
 }
 
 type EdgeColumns = (Vec<u8>, Vec<u32>, Vec<u32>);
+
+/// One chunk's share of the edge columns.
+struct EdgeSink<'a> {
+    first: usize,
+    at: usize,
+    fields: [usize; 3],
+    node_stride: u32,
+    type_map: &'a [u8],
+    edge_type: &'a mut [u8],
+    edge_name: &'a mut [u32],
+    edge_to: &'a mut [u32],
+}
+
+impl ints::RecordSink for EdgeSink<'_> {
+    #[inline(always)]
+    fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
+        let i = self.at;
+        let [ti, ni, toi] = self.fields;
+        let e = self.first + i;
+        let Some(code) = self.type_map.get(rec[ti] as usize) else {
+            return Err(ParseError::new(format!(
+                "edge {e} has type {}, but meta lists {} edge types",
+                rec[ti],
+                self.type_map.len()
+            )));
+        };
+        let Some(to) = ordinal(rec[toi], self.node_stride) else {
+            return Err(ParseError::new(format!(
+                "edge {e} has to_node {}, which is not a multiple of the {} node fields",
+                rec[toi], self.node_stride
+            )));
+        };
+        if i >= self.edge_type.len() {
+            return Err(ParseError::new(
+                "the \"edges\" array holds more records than counted",
+            ));
+        }
+        self.edge_type[i] = *code;
+        self.edge_name[i] = rec[ni];
+        self.edge_to[i] = to;
+        self.at = i + 1;
+        Ok(())
+    }
+}
 
 fn parse_edges(
     b: &[u8],
@@ -442,49 +525,50 @@ fn parse_edges(
     release: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<EdgeColumns, ParseError> {
     let stride = meta.edge_stride;
-    let node_stride = meta.node_roles.len() as u32;
-    let fits = (sec.end - sec.start) / (2 * stride.max(1));
-    let cap = meta.edge_count.map_or(fits, |c| (c as usize).min(fits));
-    let (mut et, mut en, mut eto) = (
-        Vec::with_capacity(cap),
-        Vec::with_capacity(cap),
-        Vec::with_capacity(cap),
-    );
-    let [ti, ni, toi] = meta.edge_roles;
-    let tmap = &meta.edge_type_map;
-    let mut carry = Vec::with_capacity(stride);
-    let mut total = 0usize;
-    let mut record = |rec: &[u32]| -> Result<(), ParseError> {
-        let e = et.len();
-        let code = *tmap.get(rec[ti] as usize).ok_or_else(|| {
-            ParseError::new(format!(
-                "edge {e} has type {}, but meta lists {} edge types",
-                rec[ti],
-                tmap.len()
-            ))
-        })?;
-        let to = ordinal(rec[toi], node_stride).ok_or_else(|| {
-            ParseError::new(format!(
-                "edge {e} has to_node {}, which is not a multiple of the {node_stride} node fields",
-                rec[toi]
-            ))
-        })?;
-        et.push(code);
-        en.push(rec[ni]);
-        eto.push(to);
-        Ok(())
-    };
-    ints::parse_u32_array(b, sec.start, sec.end, release, &mut |vals| {
-        total += vals.len();
-        for_each_record(stride, &mut carry, vals, &mut record)
-    })?;
-    if !carry.is_empty() {
-        return Err(ParseError::at(
-            sec.start,
-            format!("the \"edges\" array holds {total} numbers, not a multiple of the {stride} edge fields"),
-        ));
-    }
+    let plan = plan_section(b, sec, stride, "edges", "edge fields")?;
+    let m = plan.values / stride.max(1);
+    let (mut et, mut en, mut eto) = (vec![0u8; m], vec![0u32; m], vec![0u32; m]);
+    let sinks: Vec<EdgeSink> = plan
+        .split(&mut et, stride)
+        .into_iter()
+        .zip(plan.split(&mut en, stride))
+        .zip(plan.split(&mut eto, stride))
+        .enumerate()
+        .map(|(c, ((t, n), to))| EdgeSink {
+            first: plan.first[c] / stride,
+            at: 0,
+            fields: meta.edge_roles,
+            node_stride: meta.node_roles.len() as u32,
+            type_map: &meta.edge_type_map,
+            edge_type: t,
+            edge_name: n,
+            edge_to: to,
+        })
+        .collect();
+    ints::parse_records(b, &plan, stride, sinks, release)?;
     Ok((et, en, eto))
+}
+
+/// One chunk's closure positions (few, so each chunk collects its own).
+struct LocationSink {
+    roles: [usize; 4],
+    node_stride: u32,
+    out: Vec<Location>,
+}
+
+impl ints::RecordSink for &mut LocationSink {
+    fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
+        let [o, s, l, c] = self.roles;
+        if rec[o] % self.node_stride == 0 {
+            self.out.push(Location {
+                node: rec[o] / self.node_stride,
+                script_id: rec[s],
+                line: rec[l],
+                column: rec[c],
+            });
+        }
+        Ok(())
+    }
 }
 
 fn parse_locations(
@@ -494,30 +578,18 @@ fn parse_locations(
     release: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Location>, ParseError> {
     let stride = meta.location_stride;
-    let node_stride = meta.node_roles.len() as u32;
-    let mut out = Vec::new();
-    let mut rec = vec![0u32; stride];
-    let mut k = 0;
-    ints::parse_u32_array(b, sec.start, sec.end, release, &mut |vals| {
-        for &v in vals {
-            rec[k] = v;
-            k += 1;
-            if k == stride {
-                k = 0;
-                let [o, s, l, c] = meta.location_roles;
-                if rec[o] % node_stride == 0 {
-                    out.push(Location {
-                        node: rec[o] / node_stride,
-                        script_id: rec[s],
-                        line: rec[l],
-                        column: rec[c],
-                    });
-                }
-            }
-        }
-        Ok(())
-    })?;
-    Ok(out)
+    let plan = plan_section(b, sec, stride, "locations", "location fields")?;
+    let mut parts: Vec<LocationSink> = plan
+        .chunks
+        .iter()
+        .map(|_| LocationSink {
+            roles: meta.location_roles,
+            node_stride: meta.node_roles.len() as u32,
+            out: Vec::new(),
+        })
+        .collect();
+    ints::parse_records(b, &plan, stride, parts.iter_mut().collect(), release)?;
+    Ok(parts.into_iter().flat_map(|p| p.out).collect())
 }
 
 /// Cross-check the columns against each other and the header; every index that later code
