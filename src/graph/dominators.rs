@@ -126,7 +126,8 @@ pub fn number_nodes(
 pub struct DomInput<'a> {
     pub first_retainer: &'a [u32],
     pub retainer_edge: &'a [u32],
-    pub retainer_node: &'a [u32],
+    pub first_edge: &'a [u32],
+    pub sources: &'a super::csr::SourceIndex,
     pub essential: &'a BitSet,
     /// Nodes with more than one essential retainer; the others' only one is their DFS
     /// parent, which is then their semidominator and immediate dominator.
@@ -194,10 +195,11 @@ fn compute_dominators_in_chunks(num: Numbering, g: &DomInput<'_>, chunk: usize) 
                     }
                     let mut s = w;
                     for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
-                        if !g.essential.get(g.retainer_edge[r] as usize) {
+                        let e = g.retainer_edge[r];
+                        if !g.essential.get(e as usize) {
                             continue;
                         }
-                        let v = pre[g.retainer_node[r] as usize];
+                        let v = pre[g.sources.source(g.first_edge, e) as usize];
                         if v < w {
                             s = s.min(v);
                         } else {
@@ -339,10 +341,12 @@ mod tests {
         }
         let r = super::super::retainers::build_retainers(first_edge, edge_to);
         let num = number_nodes(0, first_edge, edge_to, &essential, &once);
+        let sources = super::super::csr::SourceIndex::new(first_edge);
         let input = DomInput {
             first_retainer: &r.first_retainer,
             retainer_edge: &r.retainer_edge,
-            retainer_node: &r.retainer_node,
+            first_edge,
+            sources: &sources,
             essential: &essential,
             many_retainers: &many,
         };

@@ -52,7 +52,8 @@ pub struct HeapGraph {
     pub edge_to: Vec<u32>,
     pub first_retainer: Vec<u32>,
     pub retainer_edge: Vec<u32>,
-    pub retainer_node: Vec<u32>,
+    /// Finds the source of an edge (see [`csr::SourceIndex`]).
+    pub sources: csr::SourceIndex,
     pub essential: BitSet,
     pub strings: Strings,
     pub locations: Vec<Location>,
@@ -98,11 +99,16 @@ impl HeapGraph {
         // other (about the same time each on a Node heap). The semidominators then have both
         // cores for their parallel first pass.
         let (
-            ((r, t_retainers), (distance, t_side)),
+            (((r, sources), t_retainers), (distance, t_side)),
             ((essential, numbering, many_retainers, cls), t_number),
         ) = rayon::join(
             || {
-                let r = timed(|| retainers::build_retainers(&first_edge, &s.edge_to));
+                let r = timed(|| {
+                    (
+                        retainers::build_retainers(&first_edge, &s.edge_to),
+                        csr::SourceIndex::new(&first_edge),
+                    )
+                });
                 let d = timed(|| {
                     distance::compute_distances(&distance::DistanceInput {
                         root: s.root,
@@ -144,7 +150,8 @@ impl HeapGraph {
                 &dominators::DomInput {
                     first_retainer: &r.first_retainer,
                     retainer_edge: &r.retainer_edge,
-                    retainer_node: &r.retainer_node,
+                    first_edge: &first_edge,
+                    sources: &sources,
                     essential: &essential,
                     many_retainers: &many_retainers,
                 },
@@ -179,7 +186,7 @@ impl HeapGraph {
             edge_to: s.edge_to,
             first_retainer: r.first_retainer,
             retainer_edge: r.retainer_edge,
-            retainer_node: r.retainer_node,
+            sources,
             essential,
             strings: s.strings,
             locations: s.locations,
@@ -230,8 +237,9 @@ impl HeapGraph {
         let m = self.edge_count();
         n * (1 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 8 + 4)
             + self.detachedness.len()
-            + m * (1 + 4 + 4 + 4 + 4)
+            + m * (1 + 4 + 4 + 4)
             + m / 8
+            + self.sources.heap_bytes()
             + self.strings.heap_bytes()
     }
 }
@@ -287,8 +295,10 @@ impl<'g> NodeRef<'g> {
     pub fn retainers(&self) -> impl Iterator<Item = (u32, NodeRef<'g>)> + 'g {
         let g = self.g;
         let i = self.i as usize;
-        (g.first_retainer[i] as usize..g.first_retainer[i + 1] as usize)
-            .map(move |r| (g.retainer_edge[r], g.node(g.retainer_node[r])))
+        (g.first_retainer[i] as usize..g.first_retainer[i + 1] as usize).map(move |r| {
+            let e = g.retainer_edge[r];
+            (e, g.node(g.sources.source(&g.first_edge, e)))
+        })
     }
     /// V8 internals a person does not own: hidden, code, synthetic, object shapes.
     pub fn is_internal(&self) -> bool {

@@ -1,14 +1,14 @@
-//! Reverse CSR: for every node, the edges that point at it and their sources.
+//! Reverse CSR: for every node, the edges that point at it.
 //!
 //! A counting sort of all edges by target (DevTools' `buildRetainers`): count, prefix-sum,
-//! then fill in source order, so each node's retainers are ordered by source ordinal.
-//! Cost: two passes over the edges; memory: 8 bytes per edge plus 4 per node.
+//! then fill in edge order, so each node's retainers are ordered by source ordinal. The
+//! sources themselves are not stored: [`super::csr::SourceIndex`] finds an edge's source.
+//! Cost: two passes over the edges; memory: 4 bytes per edge plus 4 per node.
 
 pub struct Retainers {
-    /// `first_retainer[i]..first_retainer[i+1]` index `retainer_edge` / `retainer_node`.
+    /// `first_retainer[i]..first_retainer[i+1]` index `retainer_edge`.
     pub first_retainer: Vec<u32>,
     pub retainer_edge: Vec<u32>,
-    pub retainer_node: Vec<u32>,
 }
 
 pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Retainers {
@@ -23,19 +23,13 @@ pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Retainers {
     }
     let mut fill = first.clone();
     let mut retainer_edge = vec![0u32; m];
-    let mut retainer_node = vec![0u32; m];
-    for src in 0..n {
-        for e in first_edge[src]..first_edge[src + 1] {
-            let t = edge_to[e as usize] as usize;
-            let slot = fill[t] as usize;
-            fill[t] += 1;
-            retainer_edge[slot] = e;
-            retainer_node[slot] = src as u32;
-        }
+    for (e, &t) in edge_to.iter().enumerate() {
+        let slot = fill[t as usize] as usize;
+        fill[t as usize] += 1;
+        retainer_edge[slot] = e as u32;
     }
     Retainers {
         first_retainer: first,
         retainer_edge,
-        retainer_node,
     }
 }
