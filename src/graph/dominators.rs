@@ -126,8 +126,9 @@ pub fn number_nodes(
 pub struct DomInput<'a> {
     pub first_retainer: &'a [u32],
     pub retainer_edge: &'a [u32],
-    pub first_edge: &'a [u32],
-    pub sources: &'a super::csr::SourceIndex,
+    /// Source node of every retainer slot; only the first pass reads it, and it is freed
+    /// as soon as that is done.
+    pub retainer_node: Vec<u32>,
     pub essential: &'a BitSet,
     /// Nodes with more than one essential retainer; the others' only one is their DFS
     /// parent, which is then their semidominator and immediate dominator.
@@ -135,13 +136,13 @@ pub struct DomInput<'a> {
 }
 
 /// Phase two: semidominators and immediate dominators.
-pub fn compute_dominators(num: Numbering, g: &DomInput<'_>) -> Dominators {
+pub fn compute_dominators(num: Numbering, g: DomInput<'_>) -> Dominators {
     compute_dominators_in_chunks(num, g, SEMI_CHUNK)
 }
 
 /// [`compute_dominators`] with `chunk` vertices per task in the parallel first pass (tests
 /// use small chunks, so that chunk boundaries fall everywhere).
-fn compute_dominators_in_chunks(num: Numbering, g: &DomInput<'_>, chunk: usize) -> Dominators {
+fn compute_dominators_in_chunks(num: Numbering, g: DomInput<'_>, chunk: usize) -> Dominators {
     let Numbering {
         pre,
         vertex,
@@ -195,11 +196,10 @@ fn compute_dominators_in_chunks(num: Numbering, g: &DomInput<'_>, chunk: usize) 
                     }
                     let mut s = w;
                     for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
-                        let e = g.retainer_edge[r];
-                        if !g.essential.get(e as usize) {
+                        if !g.essential.get(g.retainer_edge[r] as usize) {
                             continue;
                         }
-                        let v = pre[g.sources.source(g.first_edge, e) as usize];
+                        let v = pre[g.retainer_node[r] as usize];
                         if v < w {
                             s = s.min(v);
                         } else {
@@ -213,6 +213,13 @@ fn compute_dominators_in_chunks(num: Numbering, g: &DomInput<'_>, chunk: usize) 
             })
             .collect()
     };
+
+    // `pre` and the retainers' sources are not read again; dropping them now keeps them out
+    // of the peak (the second pass below is when the forest and the candidate lists are
+    // all alive).
+    let n = pre.len();
+    drop(pre);
+    drop(g.retainer_node);
 
     // Second pass, sequential, in reverse preorder: the forest candidates, then link.
     let mut path: Vec<u32> = Vec::new();
@@ -248,8 +255,8 @@ fn compute_dominators_in_chunks(num: Numbering, g: &DomInput<'_>, chunk: usize) 
         f[w].parent = d;
     }
 
-    // Back to node ordinals, reusing `pre` (no longer needed) for the result.
-    let mut idom = pre;
+    // Back to node ordinals.
+    let mut idom = vec![0u32; n];
     for w in 1..=numbered {
         idom[vertex[w] as usize] = vertex[f[w].parent as usize];
     }
@@ -339,18 +346,16 @@ mod tests {
             }
             once.set(t as usize);
         }
-        let r = super::super::retainers::build_retainers(first_edge, edge_to);
+        let (r, retainer_node) = super::super::retainers::build_retainers(first_edge, edge_to);
         let num = number_nodes(0, first_edge, edge_to, &essential, &once);
-        let sources = super::super::csr::SourceIndex::new(first_edge);
         let input = DomInput {
             first_retainer: &r.first_retainer,
             retainer_edge: &r.retainer_edge,
-            first_edge,
-            sources: &sources,
+            retainer_node,
             essential: &essential,
             many_retainers: &many,
         };
-        compute_dominators_in_chunks(num, &input, chunk).idom
+        compute_dominators_in_chunks(num, input, chunk).idom
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! class). No object per heap node: a 9M-node heap is a few dozen vectors.
 //!
 //! [`HeapGraph::build`] runs the phases in order, each in its own file:
-//! `build_edge_index → build_retainers → essential_edges → {compute_distances,
-//! compute_dominators → compute_retained_sizes} → compute_classes`.
+//! `build_edge_index → {build_retainers, compute_classes} ∥ {essential_edges, number_nodes}
+//! → compute_dominators → {compute_retained_sizes → compute_class_stats} ∥ compute_distances`.
 
 pub mod classes;
 pub mod csr;
@@ -93,35 +93,30 @@ impl HeapGraph {
             root: s.root,
             strings: &s.strings,
         };
-        // Two cores, two lanes, then both cores on the dominators. The DFS numbering and the
-        // distances need forward edges only, so they run while the reverse CSR is built: the
-        // retainers and the distances in one lane, the essential edges, DFS and classes in the
-        // other (about the same time each on a Node heap). The semidominators then have both
-        // cores for their parallel first pass.
+        // Two cores, two lanes, then both cores on the dominators, then two lanes again. The
+        // DFS numbering needs forward edges only, so it runs while the reverse CSR is built
+        // (the classes go in that lane too); the semidominators then have both cores for
+        // their parallel first pass. The distances wait until the dominators are done, so
+        // that their column is not alive at the dominators' peak, and run beside the
+        // (sequential) retained sizes and class totals.
         let (
-            (((r, sources), t_retainers), (distance, t_side)),
-            ((essential, numbering, many_retainers, cls), t_number),
+            (((r, retainer_node), sources, cls), t_retainers),
+            ((essential, numbering, many_retainers), t_number),
         ) = rayon::join(
             || {
-                let r = timed(|| {
+                timed(|| {
                     (
                         retainers::build_retainers(&first_edge, &s.edge_to),
                         csr::SourceIndex::new(&first_edge),
+                        classes::compute_classes(
+                            &s.node_type,
+                            &s.node_name,
+                            &s.detachedness,
+                            &s.strings,
+                            &s.node_type_names,
+                        ),
                     )
-                });
-                let d = timed(|| {
-                    distance::compute_distances(&distance::DistanceInput {
-                        root: s.root,
-                        first_edge: &first_edge,
-                        edge_to: &s.edge_to,
-                        edge_type: &s.edge_type,
-                        edge_name: &s.edge_name,
-                        node_type: &s.node_type,
-                        node_name: &s.node_name,
-                        strings: &s.strings,
-                    })
-                });
-                (r, d)
+                })
             },
             || {
                 timed(|| {
@@ -133,45 +128,59 @@ impl HeapGraph {
                         &essential,
                         &retained_by.once,
                     );
-                    let cls = classes::compute_classes(
-                        &s.node_type,
-                        &s.node_name,
-                        &s.detachedness,
-                        &s.strings,
-                        &s.node_type_names,
-                    );
-                    (essential, numbering, retained_by.many, cls)
+                    (essential, numbering, retained_by.many)
                 })
             },
         );
-        let ((idom, retained, (class_stats, topmost)), t_dom) = timed(|| {
-            let dom = dominators::compute_dominators(
+        let (dom, t_dom) = timed(|| {
+            dominators::compute_dominators(
                 numbering,
-                &dominators::DomInput {
+                dominators::DomInput {
                     first_retainer: &r.first_retainer,
                     retainer_edge: &r.retainer_edge,
-                    first_edge: &first_edge,
-                    sources: &sources,
+                    retainer_node,
                     essential: &essential,
                     many_retainers: &many_retainers,
                 },
-            );
-            let retained = retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-            drop(dom.order);
-            let stats = retained::compute_class_stats(
-                s.root,
-                &dom.idom,
-                &cls.class_of,
-                &s.self_size,
-                &retained,
-                cls.names.len(),
-            );
-            (dom.idom, retained, stats)
+            )
         });
+        let (((idom, retained, (class_stats, topmost)), t_stats), (distance, t_side)) = rayon::join(
+            || {
+                timed(|| {
+                    let retained =
+                        retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+                    drop(dom.order);
+                    let stats = retained::compute_class_stats(
+                        s.root,
+                        &dom.idom,
+                        &cls.class_of,
+                        &s.self_size,
+                        &retained,
+                        cls.names.len(),
+                    );
+                    (dom.idom, retained, stats)
+                })
+            },
+            || {
+                timed(|| {
+                    distance::compute_distances(&distance::DistanceInput {
+                        root: s.root,
+                        first_edge: &first_edge,
+                        edge_to: &s.edge_to,
+                        edge_type: &s.edge_type,
+                        edge_name: &s.edge_name,
+                        node_type: &s.node_type,
+                        node_name: &s.node_name,
+                        strings: &s.strings,
+                    })
+                })
+            },
+        );
         let timings = vec![
-            ("retainers", t_retainers),
-            ("essential + DFS + classes", t_number),
-            ("dominators + retained + class totals", t_dom),
+            ("retainers + classes", t_retainers),
+            ("essential + DFS", t_number),
+            ("dominators", t_dom),
+            ("retained + class totals", t_stats),
             ("distances", t_side),
         ];
         HeapGraph {

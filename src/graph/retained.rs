@@ -26,14 +26,17 @@ pub fn dominator_children(idom: &[u32], root: u32) -> (Vec<u32>, Vec<u32>) {
     for i in 0..n {
         first[i + 1] += first[i];
     }
-    let mut fill = first.clone();
+    // Fill with `first[d]` as d's cursor (no second offsets array): afterwards each cursor
+    // stands where the next node's list starts, so one shift restores the offsets.
     let mut children = vec![0u32; n.saturating_sub(1)];
     for (v, &d) in idom.iter().enumerate() {
         if v as u32 != root {
-            children[fill[d as usize] as usize] = v as u32;
-            fill[d as usize] += 1;
+            children[first[d as usize] as usize] = v as u32;
+            first[d as usize] += 1;
         }
     }
+    first.copy_within(0..n, 1);
+    first[0] = 0;
     (first, children)
 }
 

@@ -2,8 +2,10 @@
 //!
 //! A counting sort of all edges by target (DevTools' `buildRetainers`): count, prefix-sum,
 //! then fill in edge order, so each node's retainers are ordered by source ordinal. The
-//! sources themselves are not stored: [`super::csr::SourceIndex`] finds an edge's source.
-//! Cost: two passes over the edges; memory: 4 bytes per edge plus 4 per node.
+//! sources are kept only while the dominators need them (`retainer_node`, given back
+//! separately); after that [`super::csr::SourceIndex`] finds an edge's source.
+//! Cost: two passes over the edges; memory: 4 bytes per edge plus 4 per node, and 4 more
+//! per edge until the dominators' first pass is done.
 
 pub struct Retainers {
     /// `first_retainer[i]..first_retainer[i+1]` index `retainer_edge`.
@@ -11,7 +13,8 @@ pub struct Retainers {
     pub retainer_edge: Vec<u32>,
 }
 
-pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Retainers {
+/// The reverse CSR, and the source node of every retainer slot (a transient column).
+pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> (Retainers, Vec<u32>) {
     let n = first_edge.len() - 1;
     let m = edge_to.len();
     let mut first = vec![0u32; n + 1];
@@ -23,13 +26,21 @@ pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Retainers {
     }
     let mut fill = first.clone();
     let mut retainer_edge = vec![0u32; m];
-    for (e, &t) in edge_to.iter().enumerate() {
-        let slot = fill[t as usize] as usize;
-        fill[t as usize] += 1;
-        retainer_edge[slot] = e as u32;
+    let mut retainer_node = vec![0u32; m];
+    for src in 0..n {
+        for e in first_edge[src]..first_edge[src + 1] {
+            let t = edge_to[e as usize] as usize;
+            let slot = fill[t] as usize;
+            fill[t] += 1;
+            retainer_edge[slot] = e;
+            retainer_node[slot] = src as u32;
+        }
     }
-    Retainers {
-        first_retainer: first,
-        retainer_edge,
-    }
+    (
+        Retainers {
+            first_retainer: first,
+            retainer_edge,
+        },
+        retainer_node,
+    )
 }
