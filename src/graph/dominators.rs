@@ -135,91 +135,131 @@ pub struct DomInput<'a> {
     pub many_retainers: &'a BitSet,
 }
 
-/// Phase two: semidominators and immediate dominators.
+/// Phase two: semidominators and immediate dominators ([`first_pass`] then [`finish`]).
 pub fn compute_dominators(num: Numbering, g: DomInput<'_>) -> Dominators {
-    compute_dominators_in_chunks(num, g, SEMI_CHUNK)
+    finish(first_pass(num, g, SEMI_CHUNK))
 }
 
-/// [`compute_dominators`] with `chunk` vertices per task in the parallel first pass (tests
-/// use small chunks, so that chunk boundaries fall everywhere).
-fn compute_dominators_in_chunks(num: Numbering, g: DomInput<'_>, chunk: usize) -> Dominators {
+/// What the parallel first pass leaves for the sequential rest.
+pub struct FirstPass {
+    vertex: Vec<u32>,
+    parent: Vec<u32>,
+    /// Semidominator so far of every vertex (final where no forest candidate is left).
+    semi: Vec<u32>,
+    /// How many forest candidates of each vertex are in `later`.
+    waiting: Vec<u32>,
+    later: Vec<Vec<u32>>,
+    chunk: usize,
+    reached: usize,
+}
+
+/// The semidominators' first pass, on all cores: every candidate that does not depend on the
+/// link-eval forest. A predecessor v numbered below w is not linked when w is processed, so
+/// eval(v) = v: the smallest such v goes straight into semi(w). Predecessors numbered above
+/// w (already processed, so eval needs the forest as it is when w's turn comes) are listed
+/// for the sequential pass, per chunk of `chunk` vertices in increasing w, with their count
+/// in `waiting(w)`. Vertices whose semidominator is their DFS parent (the root's children,
+/// real or virtual, and nodes with one essential retainer) are settled here.
+///
+/// Memory is what bounds this step on big heaps (it is the peak of a load), so the
+/// retainers' sources are first turned into preorder numbers in place, which frees `pre`,
+/// and the forest itself is only built by [`finish`], once the sources are freed too.
+pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
+    use rayon::prelude::*;
     let Numbering {
         pre,
         vertex,
         parent,
         reached,
     } = num;
+    let mut source_pre = g.retainer_node;
+    source_pre
+        .par_chunks_mut(1 << 16)
+        .for_each(|c| c.iter_mut().for_each(|x| *x = pre[*x as usize]));
+    drop(pre);
     let numbered = vertex.len() - 1;
-    let count = numbered as u32;
-
-    // Semidominators, in reverse preorder, with a link-eval forest over processed vertices.
-    // One record per vertex keeps a forest step to one cache miss on a 9M-node heap.
-    let mut f: Vec<Vertex> = (0..=count)
-        .map(|v| Vertex {
-            semi: v,
-            label: v,
-            ancestor: 0,
-            parent: parent[v as usize],
+    let mut semi: Vec<u32> = vec![0; numbered + 1];
+    let mut waiting: Vec<u32> = vec![0; numbered + 1];
+    let later: Vec<Vec<u32>> = semi
+        .par_chunks_mut(chunk)
+        .zip(waiting.par_chunks_mut(chunk))
+        .enumerate()
+        .map(|(k, (semi, waiting))| {
+            let mut later = Vec::new();
+            for (j, (sw, nw)) in semi.iter_mut().zip(waiting.iter_mut()).enumerate() {
+                let w = (k * chunk + j) as u32;
+                *sw = w;
+                if w < 2 {
+                    continue;
+                }
+                let p = parent[w as usize];
+                if p == 1 {
+                    *sw = 1;
+                    continue;
+                }
+                let node = vertex[w as usize] as usize;
+                if !g.many_retainers.get(node) {
+                    // One essential retainer: the DFS came in through it.
+                    *sw = p;
+                    continue;
+                }
+                let mut s = w;
+                for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
+                    if !g.essential.get(g.retainer_edge[r] as usize) {
+                        continue;
+                    }
+                    let v = source_pre[r];
+                    if v < w {
+                        s = s.min(v);
+                    } else {
+                        later.push(v);
+                        *nw += 1;
+                    }
+                }
+                *sw = s;
+            }
+            later
         })
         .collect();
-    drop(parent);
+    FirstPass {
+        vertex,
+        parent,
+        semi,
+        waiting,
+        later,
+        chunk,
+        reached,
+    }
+}
 
-    // First pass, in parallel: every candidate that does not depend on the forest. A
-    // predecessor v numbered below w is not linked when w is processed, so eval(v) = v: the
-    // smallest such v goes straight into semi(w). Predecessors numbered above w (already
-    // processed, so eval needs the forest as it is when w's turn comes) are listed for the
-    // sequential pass, per chunk of vertices in increasing w, with their number kept in
-    // `label(w)` (the labels of unprocessed vertices are never read; the second pass resets
-    // each before linking it). Vertices whose semidominator is their DFS parent (the root's
-    // children, real or virtual, and nodes with one essential retainer) are settled here.
-    let later: Vec<Vec<u32>> = {
-        use rayon::prelude::*;
-        f.par_chunks_mut(chunk)
-            .enumerate()
-            .map(|(k, slots)| {
-                let mut later = Vec::new();
-                for (j, x) in slots.iter_mut().enumerate() {
-                    let w = (k * chunk + j) as u32;
-                    x.label = 0;
-                    if w < 2 {
-                        continue;
-                    }
-                    if x.parent == 1 {
-                        x.semi = 1;
-                        continue;
-                    }
-                    let node = vertex[w as usize] as usize;
-                    if !g.many_retainers.get(node) {
-                        // One essential retainer: the DFS came in through it.
-                        x.semi = x.parent;
-                        continue;
-                    }
-                    let mut s = w;
-                    for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
-                        if !g.essential.get(g.retainer_edge[r] as usize) {
-                            continue;
-                        }
-                        let v = pre[g.retainer_node[r] as usize];
-                        if v < w {
-                            s = s.min(v);
-                        } else {
-                            later.push(v);
-                            x.label += 1;
-                        }
-                    }
-                    x.semi = s;
-                }
-                later
-            })
-            .collect()
-    };
-
-    // `pre` and the retainers' sources are not read again; dropping them now keeps them out
-    // of the peak (the second pass below is when the forest and the candidate lists are
-    // all alive).
-    let n = pre.len();
-    drop(pre);
-    drop(g.retainer_node);
+/// The sequential rest: the forest candidates by link-eval in reverse preorder, then each
+/// immediate dominator by the NCA climb, then back to node ordinals.
+pub fn finish(fp: FirstPass) -> Dominators {
+    let FirstPass {
+        vertex,
+        parent,
+        semi,
+        waiting,
+        later,
+        chunk,
+        reached,
+    } = fp;
+    let numbered = vertex.len() - 1;
+    // One record per vertex keeps a forest step to one cache miss on a 9M-node heap. The
+    // label of a vertex not yet linked is never read: it carries the candidate count until
+    // the vertex's turn.
+    let mut f: Vec<Vertex> = semi
+        .iter()
+        .zip(&waiting)
+        .zip(&parent)
+        .map(|((&semi, &label), &parent)| Vertex {
+            semi,
+            label,
+            ancestor: 0,
+            parent,
+        })
+        .collect();
+    drop((semi, waiting, parent));
 
     // Second pass, sequential, in reverse preorder: the forest candidates, then link.
     let mut path: Vec<u32> = Vec::new();
@@ -256,7 +296,7 @@ fn compute_dominators_in_chunks(num: Numbering, g: DomInput<'_>, chunk: usize) -
     }
 
     // Back to node ordinals.
-    let mut idom = vec![0u32; n];
+    let mut idom = vec![0u32; numbered];
     for w in 1..=numbered {
         idom[vertex[w] as usize] = vertex[f[w].parent as usize];
     }
@@ -271,7 +311,7 @@ fn compute_dominators_in_chunks(num: Numbering, g: DomInput<'_>, chunk: usize) -
 }
 
 /// Vertices per task in the semidominators' parallel first pass.
-const SEMI_CHUNK: usize = 1 << 16;
+pub const SEMI_CHUNK: usize = 1 << 16;
 
 /// A vertex of the link-eval forest, by preorder number.
 #[derive(Clone, Copy)]
@@ -355,7 +395,7 @@ mod tests {
             essential: &essential,
             many_retainers: &many,
         };
-        compute_dominators_in_chunks(num, input, chunk).idom
+        finish(first_pass(num, input, chunk)).idom
     }
 
     #[test]

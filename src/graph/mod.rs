@@ -3,8 +3,9 @@
 //! class). No object per heap node: a 9M-node heap is a few dozen vectors.
 //!
 //! [`HeapGraph::build`] runs the phases in order, each in its own file:
-//! `build_edge_index → {build_retainers, compute_classes} ∥ {essential_edges, number_nodes}
-//! → compute_dominators → {compute_retained_sizes → compute_class_stats} ∥ compute_distances`.
+//! `build_edge_index → build_retainers ∥ {essential_edges, number_nodes} → dominators (first
+//! pass) → dominators (link-eval) ∥ {compute_classes, compute_distances} →
+//! compute_retained_sizes → compute_class_stats`.
 
 pub mod classes;
 pub mod csr;
@@ -93,14 +94,13 @@ impl HeapGraph {
             root: s.root,
             strings: &s.strings,
         };
-        // Two cores, two lanes, then both cores on the dominators, then two lanes again. The
-        // DFS numbering needs forward edges only, so it runs while the reverse CSR is built
-        // (the classes go in that lane too); the semidominators then have both cores for
-        // their parallel first pass. The distances wait until the dominators are done, so
-        // that their column is not alive at the dominators' peak, and run beside the
-        // (sequential) retained sizes and class totals.
+        // Two cores, two lanes, then both cores on the dominators' first pass, then two lanes
+        // again. The DFS numbering needs forward edges only, so it runs while the reverse CSR
+        // is built. The first pass is the peak of a load (the forest candidates and the
+        // retainers' sources are alive together), so whatever can wait does: the classes
+        // and the distances run beside the sequential rest of the dominators.
         let (
-            (((r, retainer_node), sources, cls), t_retainers),
+            (((r, retainer_node), sources), t_retainers),
             ((essential, numbering, many_retainers), t_number),
         ) = rayon::join(
             || {
@@ -108,13 +108,6 @@ impl HeapGraph {
                     (
                         retainers::build_retainers(&first_edge, &s.edge_to),
                         csr::SourceIndex::new(&first_edge),
-                        classes::compute_classes(
-                            &s.node_type,
-                            &s.node_name,
-                            &s.detachedness,
-                            &s.strings,
-                            &s.node_type_names,
-                        ),
                     )
                 })
             },
@@ -132,8 +125,8 @@ impl HeapGraph {
                 })
             },
         );
-        let (dom, t_dom) = timed(|| {
-            dominators::compute_dominators(
+        let (first, t_first) = timed(|| {
+            dominators::first_pass(
                 numbering,
                 dominators::DomInput {
                     first_retainer: &r.first_retainer,
@@ -142,28 +135,21 @@ impl HeapGraph {
                     essential: &essential,
                     many_retainers: &many_retainers,
                 },
+                dominators::SEMI_CHUNK,
             )
         });
-        let (((idom, retained, (class_stats, topmost)), t_stats), (distance, t_side)) = rayon::join(
+        let ((dom, t_dom), ((cls, distance), t_side)) = rayon::join(
+            || timed(|| dominators::finish(first)),
             || {
                 timed(|| {
-                    let retained =
-                        retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-                    drop(dom.order);
-                    let stats = retained::compute_class_stats(
-                        s.root,
-                        &dom.idom,
-                        &cls.class_of,
-                        &s.self_size,
-                        &retained,
-                        cls.names.len(),
+                    let cls = classes::compute_classes(
+                        &s.node_type,
+                        &s.node_name,
+                        &s.detachedness,
+                        &s.strings,
+                        &s.node_type_names,
                     );
-                    (dom.idom, retained, stats)
-                })
-            },
-            || {
-                timed(|| {
-                    distance::compute_distances(&distance::DistanceInput {
+                    let distance = distance::compute_distances(&distance::DistanceInput {
                         root: s.root,
                         first_edge: &first_edge,
                         edge_to: &s.edge_to,
@@ -172,16 +158,31 @@ impl HeapGraph {
                         node_type: &s.node_type,
                         node_name: &s.node_name,
                         strings: &s.strings,
-                    })
+                    });
+                    (cls, distance)
                 })
             },
         );
+        let ((idom, retained, (class_stats, topmost)), t_stats) = timed(|| {
+            let retained = retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+            drop(dom.order);
+            let stats = retained::compute_class_stats(
+                s.root,
+                &dom.idom,
+                &cls.class_of,
+                &s.self_size,
+                &retained,
+                cls.names.len(),
+            );
+            (dom.idom, retained, stats)
+        });
         let timings = vec![
-            ("retainers + classes", t_retainers),
+            ("retainers", t_retainers),
             ("essential + DFS", t_number),
-            ("dominators", t_dom),
+            ("dominators, first pass", t_first),
+            ("dominators, link-eval", t_dom),
+            ("classes + distances", t_side),
             ("retained + class totals", t_stats),
-            ("distances", t_side),
         ];
         HeapGraph {
             node_type: s.node_type,
