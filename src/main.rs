@@ -7,6 +7,7 @@ use std::process::ExitCode;
 static ALLOC: heapdiff::hugepages::HugePages = heapdiff::hugepages::HugePages;
 
 fn main() -> ExitCode {
+    heapdiff::hugepages::tune_malloc();
     let args = match heapdiff::cli::Args::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {
