@@ -204,11 +204,14 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
                     continue;
                 }
                 let mut s = w;
-                for r in g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize {
-                    if !g.essential.get(g.retainer_edge[r] as usize) {
+                let slots = g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize;
+                for (&e, &v) in g.retainer_edge[slots.clone()]
+                    .iter()
+                    .zip(&source_pre[slots])
+                {
+                    if !g.essential.get(e as usize) {
                         continue;
                     }
-                    let v = source_pre[r];
                     if v < w {
                         s = s.min(v);
                     } else {
