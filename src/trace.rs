@@ -57,15 +57,7 @@ pub struct Tracer<'g> {
     example_edge: Vec<u32>,
 }
 
-/// Rank of an edge type when choosing among retainers: lower is more readable.
-fn visibility(edge_type: u8) -> u8 {
-    match edge_type {
-        edge_kind::CONTEXT | edge_kind::PROPERTY => 0,
-        edge_kind::ELEMENT => 1,
-        edge_kind::INTERNAL | edge_kind::SHORTCUT => 2,
-        _ => 3,
-    }
-}
+use crate::graph::parents::{visibility, NO_PARENT};
 
 impl<'g> Tracer<'g> {
     pub fn new(g: &'g HeapGraph) -> Tracer<'g> {
@@ -87,34 +79,48 @@ impl<'g> Tracer<'g> {
     /// and for nodes the root does not reach.
     pub fn parent(&self, v: u32) -> Option<(u32, u32)> {
         let g = self.g;
-        let d = g.distance[v as usize];
-        if v == g.root || d == UNREACHABLE {
-            return None;
+        match g.path_parents() {
+            Some(p) => {
+                let e = p[v as usize];
+                (e != NO_PARENT).then(|| (e, g.sources.source(&g.first_edge, e)))
+            }
+            None => parent_by_scan(g, v),
         }
-        let mut best: Option<(u8, u32, u32)> = None;
-        for (e, src) in g.node(v).retainers() {
-            let t = g.edge_type[e as usize];
-            if t == edge_kind::WEAK || src.i == v {
-                continue;
-            }
-            let ds = g.distance[src.i as usize];
-            // A user root (distance 1) hangs from the root, whose distance is the system base.
-            let ok = if d == 1 {
-                src.i == g.root
-            } else {
-                ds != UNREACHABLE && ds + 1 == d
-            };
-            if !ok {
-                continue;
-            }
-            let key = (visibility(t), src.i, e);
-            if best.is_none_or(|b| key < b) {
-                best = Some(key);
-            }
-        }
-        best.map(|(_, src, e)| (e, src))
     }
+}
 
+/// [`Tracer::parent`] by scanning `v`'s retainers: the reference for the one-pass
+/// [`crate::graph::parents::path_parents`], and the way for graphs too big for it.
+pub fn parent_by_scan(g: &HeapGraph, v: u32) -> Option<(u32, u32)> {
+    let d = g.distance[v as usize];
+    if v == g.root || d == UNREACHABLE {
+        return None;
+    }
+    let mut best: Option<(u8, u32, u32)> = None;
+    for (e, src) in g.node(v).retainers() {
+        let t = g.edge_type[e as usize];
+        if t == edge_kind::WEAK || src.i == v {
+            continue;
+        }
+        let ds = g.distance[src.i as usize];
+        // A user root (distance 1) hangs from the root, whose distance is the system base.
+        let ok = if d == 1 {
+            src.i == g.root
+        } else {
+            ds != UNREACHABLE && ds + 1 == d
+        };
+        if !ok {
+            continue;
+        }
+        let key = (visibility(t), src.i, e);
+        if best.is_none_or(|b| key < b) {
+            best = Some(key);
+        }
+    }
+    best.map(|(_, src, e)| (e, src))
+}
+
+impl<'g> Tracer<'g> {
     fn intern_pattern(&mut self, p: String) -> u32 {
         if let Some(&id) = self.pattern_ids.get(&p) {
             return id;

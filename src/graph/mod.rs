@@ -12,6 +12,7 @@ pub mod csr;
 pub mod distance;
 pub mod dominators;
 pub mod essential;
+pub mod parents;
 pub mod retained;
 pub mod retainers;
 
@@ -72,6 +73,8 @@ pub struct HeapGraph {
     pub topmost: BitSet,
     /// Wall time of each phase, for `--timings` and the benchmark.
     pub timings: Vec<(&'static str, Duration)>,
+    /// Retainer-path parents ([`parents::path_parents`]), computed on first use.
+    path_parents: std::sync::OnceLock<Option<Vec<u32>>>,
 }
 
 impl HeapGraph {
@@ -211,11 +214,20 @@ impl HeapGraph {
             class_of: cls.class_of,
             class_names: cls.names,
             timings,
+            path_parents: std::sync::OnceLock::new(),
         }
     }
 
     pub fn node_count(&self) -> usize {
         self.node_type.len()
+    }
+    /// The edge each node's retainer path arrives by ([`parents::NO_PARENT`] for none), or
+    /// `None` where the graph is too big for the one-pass method. Computed once, on first
+    /// use, by whichever caller comes first (the others wait).
+    pub fn path_parents(&self) -> Option<&[u32]> {
+        self.path_parents
+            .get_or_init(|| parents::path_parents(self))
+            .as_deref()
     }
     pub fn edge_count(&self) -> usize {
         self.edge_to.len()
