@@ -55,6 +55,10 @@ pub struct Tracer<'g> {
     memo: Vec<u32>,
     /// One real edge of each step, for `--show-values`.
     example_edge: Vec<u32>,
+    /// Pattern ids of element (`[]`) and hidden (`<>`) edges, once interned.
+    index_patterns: [Option<u32>; 2],
+    /// Scratch for [`Tracer::signature`]'s walk up (node, edge into it).
+    chain: Vec<(u32, u32)>,
 }
 
 use crate::graph::parents::{visibility, NO_PARENT};
@@ -72,6 +76,8 @@ impl<'g> Tracer<'g> {
             nodes: vec![(ROOT_SIG, u32::MAX, false)],
             memo: vec![UNTRACED; g.node_count()],
             example_edge: Vec::new(),
+            index_patterns: [None; 2],
+            chain: Vec::new(),
         }
     }
 
@@ -135,7 +141,17 @@ impl<'g> Tracer<'g> {
         let g = self.g;
         let t = g.edge_type[e as usize];
         let pattern = match t {
-            edge_kind::ELEMENT | edge_kind::HIDDEN => self.intern_pattern(edge_pattern(t, "")),
+            edge_kind::ELEMENT | edge_kind::HIDDEN => {
+                let k = (t == edge_kind::HIDDEN) as usize;
+                match self.index_patterns[k] {
+                    Some(p) => p,
+                    None => {
+                        let p = self.intern_pattern(edge_pattern(t, ""));
+                        self.index_patterns[k] = Some(p);
+                        p
+                    }
+                }
+            }
             _ => {
                 let name = g.edge_name[e as usize];
                 match self.pattern_of_string.get(&name) {
@@ -169,7 +185,7 @@ impl<'g> Tracer<'g> {
             return known;
         }
         // Walk up to a node whose signature is known, then intern downwards.
-        let mut chain: Vec<(u32, u32)> = Vec::new(); // (node, edge into it)
+        let mut chain = std::mem::take(&mut self.chain);
         let mut x = v;
         let mut sig = loop {
             if x == self.g.root {
@@ -205,6 +221,7 @@ impl<'g> Tracer<'g> {
             }
             self.memo[node as usize] = sig;
         }
+        self.chain = chain;
         sig
     }
 
