@@ -35,6 +35,38 @@ pub const UNREACHABLE_SIG: u32 = u32::MAX;
 /// One step of a signature, all integers: (edge type, pattern id, class of the node reached).
 type Step = (u8, u32, u32);
 
+/// Per-node signatures in pages of [`MEMO_PAGE`] nodes, each allocated when a node in it
+/// is first traced: the detectors trace a few thousand nodes each, beside the paths, and a
+/// dense column per tracer would cost them 4 bytes per heap node each.
+struct Memo {
+    pages: Vec<Option<Box<[u32]>>>,
+}
+
+const MEMO_PAGE: usize = 1 << 12;
+
+impl Memo {
+    fn new(n: usize) -> Memo {
+        Memo {
+            pages: vec![None; n.div_ceil(MEMO_PAGE)],
+        }
+    }
+    #[inline]
+    fn get(&self, v: u32) -> u32 {
+        let v = v as usize;
+        match &self.pages[v / MEMO_PAGE] {
+            Some(p) => p[v % MEMO_PAGE],
+            None => UNTRACED,
+        }
+    }
+    #[inline]
+    fn set(&mut self, v: u32, sig: u32) {
+        let v = v as usize;
+        let page = self.pages[v / MEMO_PAGE]
+            .get_or_insert_with(|| vec![UNTRACED; MEMO_PAGE].into_boxed_slice());
+        page[v % MEMO_PAGE] = sig;
+    }
+}
+
 /// Not traced yet, in [`Tracer::memo`].
 const UNTRACED: u32 = u32::MAX - 1;
 
@@ -52,7 +84,7 @@ pub struct Tracer<'g> {
     /// For each signature: (parent signature, step id, repeated).
     nodes: Vec<(u32, u32, bool)>,
     /// Signature of every node traced so far ([`UNTRACED`] otherwise).
-    memo: Vec<u32>,
+    memo: Memo,
     /// One real edge of each step, for `--show-values`.
     example_edge: Vec<u32>,
     /// Pattern ids of element (`[]`) and hidden (`<>`) edges, once interned.
@@ -74,7 +106,7 @@ impl<'g> Tracer<'g> {
             pattern_ids: HashMap::new(),
             pattern_of_string: FastMap::default(),
             nodes: vec![(ROOT_SIG, u32::MAX, false)],
-            memo: vec![UNTRACED; g.node_count()],
+            memo: Memo::new(g.node_count()),
             example_edge: Vec::new(),
             index_patterns: [None; 2],
             chain: Vec::new(),
@@ -180,7 +212,7 @@ impl<'g> Tracer<'g> {
         if v == self.g.root {
             return ROOT_SIG;
         }
-        let known = self.memo[v as usize];
+        let known = self.memo.get(v);
         if known != UNTRACED {
             return known;
         }
@@ -191,7 +223,7 @@ impl<'g> Tracer<'g> {
             if x == self.g.root {
                 break ROOT_SIG;
             }
-            let m = self.memo[x as usize];
+            let m = self.memo.get(x);
             if m != UNTRACED {
                 break m;
             }
@@ -219,7 +251,7 @@ impl<'g> Tracer<'g> {
                     }
                 }
             }
-            self.memo[node as usize] = sig;
+            self.memo.set(node, sig);
         }
         self.chain = chain;
         sig

@@ -251,18 +251,28 @@ pub fn finish(fp: FirstPass) -> Dominators {
     // One record per vertex keeps a forest step to one cache miss on a 9M-node heap. The
     // label of a vertex not yet linked is never read: it carries the candidate count until
     // the vertex's turn.
-    let mut f: Vec<Vertex> = semi
-        .iter()
-        .zip(&waiting)
-        .zip(&parent)
-        .map(|((&semi, &label), &parent)| Vertex {
-            semi,
-            label,
-            ancestor: 0,
-            parent,
-        })
-        .collect();
-    drop((semi, waiting, parent));
+    // Built from the back, block by block, shrinking the three columns it comes from as it
+    // goes, so they and the forest are never all resident at once (this is the peak of a
+    // big load otherwise).
+    let (mut semi, mut waiting, mut parent) = (semi, waiting, parent);
+    let mut f: Vec<Vertex> = vec![Vertex::default(); numbered + 1];
+    let mut end = numbered + 1;
+    while end > 0 {
+        let start = end.saturating_sub(FOREST_BLOCK);
+        for w in start..end {
+            f[w] = Vertex {
+                semi: semi[w],
+                label: waiting[w],
+                ancestor: 0,
+                parent: parent[w],
+            };
+        }
+        for col in [&mut semi, &mut waiting, &mut parent] {
+            col.truncate(start);
+            col.shrink_to_fit();
+        }
+        end = start;
+    }
 
     // Second pass, sequential, in reverse preorder: the forest candidates, then link.
     let mut path: Vec<u32> = Vec::new();
@@ -316,8 +326,11 @@ pub fn finish(fp: FirstPass) -> Dominators {
 /// Vertices per task in the semidominators' parallel first pass.
 pub const SEMI_CHUNK: usize = 1 << 16;
 
+/// Vertices per block when the forest is built ([`finish`]): a few MB of each column.
+const FOREST_BLOCK: usize = 1 << 20;
+
 /// A vertex of the link-eval forest, by preorder number.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 struct Vertex {
     semi: u32,
     label: u32,
