@@ -146,8 +146,8 @@ pub struct FirstPass {
     parent: Vec<u32>,
     /// Semidominator so far of every vertex (final where no forest candidate is left).
     semi: Vec<u32>,
-    /// How many forest candidates of each vertex are in `later`.
-    waiting: Vec<u32>,
+    /// Per chunk of vertices: each vertex's forest candidates, then the vertex itself with
+    /// [`ENDS`] set (vertices with no candidate have no entry).
     later: Vec<Vec<u32>>,
     chunk: usize,
     reached: usize,
@@ -158,7 +158,7 @@ pub struct FirstPass {
 /// eval(v) = v: the smallest such v goes straight into semi(w). Predecessors numbered above
 /// w (already processed, so eval needs the forest as it is when w's turn comes) are listed
 /// for the sequential pass, per chunk of `chunk` vertices in increasing w, with their count
-/// in `waiting(w)`. Vertices whose semidominator is their DFS parent (the root's children,
+/// ended by `w | ENDS`. Vertices whose semidominator is their DFS parent (the root's children,
 /// real or virtual, and nodes with one essential retainer) are settled here.
 ///
 /// Memory is what bounds this step on big heaps (it is the peak of a load), so the
@@ -179,14 +179,12 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
     drop(pre);
     let numbered = vertex.len() - 1;
     let mut semi: Vec<u32> = vec![0; numbered + 1];
-    let mut waiting: Vec<u32> = vec![0; numbered + 1];
     let later: Vec<Vec<u32>> = semi
         .par_chunks_mut(chunk)
-        .zip(waiting.par_chunks_mut(chunk))
         .enumerate()
-        .map(|(k, (semi, waiting))| {
+        .map(|(k, semi)| {
             let mut later = Vec::new();
-            for (j, (sw, nw)) in semi.iter_mut().zip(waiting.iter_mut()).enumerate() {
+            for (j, sw) in semi.iter_mut().enumerate() {
                 let w = (k * chunk + j) as u32;
                 *sw = w;
                 if w < 2 {
@@ -204,6 +202,7 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
                     continue;
                 }
                 let mut s = w;
+                let mut waiting = false;
                 let slots = g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize;
                 for (&e, &v) in g.retainer_edge[slots.clone()]
                     .iter()
@@ -216,8 +215,11 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
                         s = s.min(v);
                     } else {
                         later.push(v);
-                        *nw += 1;
+                        waiting = true;
                     }
+                }
+                if waiting {
+                    later.push(w | ENDS);
                 }
                 *sw = s;
             }
@@ -228,7 +230,6 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
         vertex,
         parent,
         semi,
-        waiting,
         later,
         chunk,
         reached,
@@ -242,7 +243,6 @@ pub fn finish(fp: FirstPass) -> Dominators {
         vertex,
         parent,
         semi,
-        waiting,
         later,
         chunk,
         reached,
@@ -254,7 +254,7 @@ pub fn finish(fp: FirstPass) -> Dominators {
     // Built from the back, block by block, shrinking the three columns it comes from as it
     // goes, so they and the forest are never all resident at once (this is the peak of a
     // big load otherwise).
-    let (mut semi, mut waiting, mut parent) = (semi, waiting, parent);
+    let (mut semi, mut parent) = (semi, parent);
     let mut f: Vec<Vertex> = vec![Vertex::default(); numbered + 1];
     let mut end = numbered + 1;
     while end > 0 {
@@ -262,12 +262,12 @@ pub fn finish(fp: FirstPass) -> Dominators {
         for w in start..end {
             f[w] = Vertex {
                 semi: semi[w],
-                label: waiting[w],
+                label: 0,
                 ancestor: 0,
                 parent: parent[w],
             };
         }
-        for col in [&mut semi, &mut waiting, &mut parent] {
+        for col in [&mut semi, &mut parent] {
             col.truncate(start);
             col.shrink_to_fit();
         }
@@ -277,17 +277,22 @@ pub fn finish(fp: FirstPass) -> Dominators {
     // Second pass, sequential, in reverse preorder: the forest candidates, then link.
     let mut path: Vec<u32> = Vec::new();
     for (k, chunk_later) in later.into_iter().enumerate().rev() {
-        let mut left = chunk_later.len();
+        let mut end = chunk_later.len();
         let lo = (k * chunk).max(2);
         let hi = ((k + 1) * chunk).min(numbered + 1);
         for w in (lo..hi).rev() {
             let mut s = f[w].semi;
-            let n_later = f[w].label as usize;
-            for &v in &chunk_later[left - n_later..left] {
-                compress(v, &mut f, &mut path);
-                s = s.min(f[f[v as usize].label as usize].semi);
+            if end > 0 && chunk_later[end - 1] == w as u32 | ENDS {
+                let mut start = end - 1;
+                while start > 0 && chunk_later[start - 1] & ENDS == 0 {
+                    start -= 1;
+                }
+                for &v in &chunk_later[start..end - 1] {
+                    compress(v, &mut f, &mut path);
+                    s = s.min(f[f[v as usize].label as usize].semi);
+                }
+                end = start;
             }
-            left -= n_later;
             f[w].label = w as u32;
             f[w].semi = s;
             f[w].ancestor = f[w].parent;
@@ -325,6 +330,10 @@ pub fn finish(fp: FirstPass) -> Dominators {
 
 /// Vertices per task in the semidominators' parallel first pass.
 pub const SEMI_CHUNK: usize = 1 << 16;
+
+/// Marks the entry that ends a vertex's candidates in [`FirstPass::later`] (preorder
+/// numbers stay below it: a heap of 2^31 nodes would not fit in memory).
+const ENDS: u32 = 1 << 31;
 
 /// Vertices per block when the forest is built ([`finish`]): a few MB of each column.
 const FOREST_BLOCK: usize = 1 << 20;

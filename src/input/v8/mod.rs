@@ -621,9 +621,10 @@ fn validate(
     if n == 0 {
         return Err(ParseError::at(nodes_at, "snapshot has no nodes"));
     }
-    if n >= u32::MAX as usize || m >= u32::MAX as usize {
+    // Node numbers keep their top bit free (the dominators mark entries with it).
+    if n >= 1 << 31 || m >= u32::MAX as usize {
         return Err(ParseError::new(
-            "snapshot has more than 4 billion nodes or edges",
+            "snapshot has more than 2 billion nodes or 4 billion edges",
         ));
     }
     let owned: u64 = s.edge_count.iter().map(|&c| c as u64).sum();
