@@ -60,12 +60,95 @@ pub trait RecordSink: Send {
     fn record(&mut self, rec: &[u32]) -> Result<(), ParseError>;
 }
 
-/// Cut the array `b[start..end]` (a whole `[ … ]`) for records of `stride` values.
-pub fn plan(b: &[u8], start: usize, end: usize, stride: usize) -> Result<Plan, ParseError> {
+/// The first pass over an integer array: its content (`lo..hi`, between the brackets) cut
+/// into chunks ending just after a comma, and the commas in each chunk.
+#[derive(Debug, Clone)]
+pub struct Counted {
+    lo: usize,
+    hi: usize,
+    raw: Vec<Range<usize>>,
+    commas: Vec<usize>,
+}
+
+impl Counted {
+    /// Position just after the array's `]`.
+    pub fn end(&self) -> usize {
+        self.hi + 1
+    }
+}
+
+/// Chunks counted at once while looking for the end of an array: a wave. What the last wave
+/// reads past the end (at most this many chunks) is the cost of not knowing the end first.
+const WAVE_CHUNKS: usize = 16;
+
+/// Find the end of the integer array that opens at `b[start]` and count its commas, in one
+/// parallel pass, a wave of chunks at a time: the end is the first `]` (any other bracket or
+/// quote inside is for the integer parser to report). `release` is told which bytes have
+/// been passed.
+pub fn count_to_end(
+    b: &[u8],
+    start: usize,
+    release: &dyn Fn(usize, usize),
+) -> Result<Counted, ParseError> {
+    if b.get(start) != Some(&b'[') {
+        return Err(ParseError::at(start, "expected an array of integers"));
+    }
+    let lo = start + 1;
+    let (mut raw, mut commas) = (Vec::new(), Vec::new());
+    let mut s = lo;
+    loop {
+        let mut wave = Vec::with_capacity(WAVE_CHUNKS);
+        let mut p = s;
+        while wave.len() < WAVE_CHUNKS && p < b.len() {
+            let nominal = p.saturating_add(CHUNK_BYTES);
+            let cut = if nominal >= b.len() {
+                b.len()
+            } else {
+                memchr(b',', &b[nominal..]).map_or(b.len(), |k| nominal + k + 1)
+            };
+            wave.push(p..cut);
+            p = cut;
+        }
+        if wave.is_empty() {
+            return Err(ParseError::at(b.len(), "file ends inside a value"));
+        }
+        let found: Vec<(Option<usize>, usize)> = wave
+            .par_iter()
+            .map(|r| {
+                let chunk = &b[r.clone()];
+                let close = memchr(b']', chunk);
+                let upto = close.unwrap_or(chunk.len());
+                (
+                    close.map(|k| r.start + k),
+                    bytecount::count(&chunk[..upto], b','),
+                )
+            })
+            .collect();
+        for (r, (close, c)) in wave.iter().zip(found) {
+            commas.push(c);
+            match close {
+                Some(hi) => {
+                    raw.push(r.start..hi);
+                    return Ok(Counted {
+                        lo,
+                        hi,
+                        raw,
+                        commas,
+                    });
+                }
+                None => raw.push(r.clone()),
+            }
+        }
+        release(s, p);
+        s = p;
+    }
+}
+
+/// Count the array `b[start..end]` (a whole `[ … ]`), whose end is known.
+fn count_known(b: &[u8], start: usize, end: usize) -> Result<Counted, ParseError> {
     if b.get(start) != Some(&b'[') || end < start + 2 || end > b.len() || b[end - 1] != b']' {
         return Err(ParseError::at(start, "expected an array of integers"));
     }
-    let stride = stride.max(1);
     let (lo, hi) = (start + 1, end - 1);
     let mut raw = Vec::new();
     let mut s = lo;
@@ -86,6 +169,28 @@ pub fn plan(b: &[u8], start: usize, end: usize, stride: usize) -> Result<Plan, P
         .par_iter()
         .map(|r| bytecount::count(&b[r.clone()], b','))
         .collect();
+    Ok(Counted {
+        lo,
+        hi,
+        raw,
+        commas,
+    })
+}
+
+/// Cut the array `b[start..end]` (a whole `[ … ]`) for records of `stride` values.
+pub fn plan(b: &[u8], start: usize, end: usize, stride: usize) -> Result<Plan, ParseError> {
+    Ok(align(b, &count_known(b, start, end)?, stride))
+}
+
+/// The chunks of a counted array for records of `stride` values.
+pub fn align(b: &[u8], counted: &Counted, stride: usize) -> Plan {
+    let stride = stride.max(1);
+    let Counted {
+        lo,
+        hi,
+        ref raw,
+        ref commas,
+    } = *counted;
     let total_commas: usize = commas.iter().sum();
     let empty = b[lo..hi]
         .iter()
@@ -123,12 +228,12 @@ pub fn plan(b: &[u8], start: usize, end: usize, stride: usize) -> Result<Plan, P
     }
     chunks.push(cur_start..hi);
     first.push(cur_first);
-    Ok(Plan {
+    Plan {
         chunks,
         first,
         values,
         hi,
-    })
+    }
 }
 
 /// Parse every chunk of `plan` into its sink (one per chunk, in chunk order), releasing each
@@ -453,6 +558,21 @@ mod tests {
         }
         s.push(']');
         (s, want)
+    }
+
+    #[test]
+    fn counting_to_the_end_equals_counting_a_known_array() {
+        let (s, _) = v8_like(300_000, 3);
+        let tail = format!("{{\"a\":{s},\"b\":[1,2]}}");
+        let b = tail.as_bytes();
+        let start = 5;
+        let found = count_to_end(b, start, &|_, _| {}).unwrap();
+        assert_eq!(found.end(), start + s.len());
+        let known = count_known(b, start, start + s.len()).unwrap();
+        assert_eq!(found.raw, known.raw);
+        assert_eq!(found.commas, known.commas);
+        assert!(known.raw.len() > WAVE_CHUNKS, "more than one wave");
+        assert!(count_to_end(b"[1,2,3", 0, &|_, _| {}).is_err());
     }
 
     #[test]

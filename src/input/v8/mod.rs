@@ -348,7 +348,10 @@ fn plan_section(
     what: &str,
     unit: &str,
 ) -> Result<ints::Plan, ParseError> {
-    let plan = ints::plan(b, sec.start, sec.end, stride)?;
+    let plan = match &sec.counted {
+        Some(c) => ints::align(b, c, stride),
+        None => ints::plan(b, sec.start, sec.end, stride)?,
+    };
     if stride == 0 || plan.values % stride != 0 {
         ints::check_syntax(b, &plan)?;
         return Err(ParseError::at(
