@@ -90,6 +90,16 @@ pub fn count_to_end(
     start: usize,
     release: &dyn Fn(usize, usize),
 ) -> Result<Counted, ParseError> {
+    count_in_waves(b, start, release, WAVE_CHUNKS)
+}
+
+/// [`count_to_end`] with `wave_chunks` chunks per wave (tests use small waves).
+fn count_in_waves(
+    b: &[u8],
+    start: usize,
+    release: &dyn Fn(usize, usize),
+    wave_chunks: usize,
+) -> Result<Counted, ParseError> {
     if b.get(start) != Some(&b'[') {
         return Err(ParseError::at(start, "expected an array of integers"));
     }
@@ -97,9 +107,9 @@ pub fn count_to_end(
     let (mut raw, mut commas) = (Vec::new(), Vec::new());
     let mut s = lo;
     loop {
-        let mut wave = Vec::with_capacity(WAVE_CHUNKS);
+        let mut wave = Vec::with_capacity(wave_chunks);
         let mut p = s;
-        while wave.len() < WAVE_CHUNKS && p < b.len() {
+        while wave.len() < wave_chunks && p < b.len() {
             let nominal = p.saturating_add(CHUNK_BYTES);
             let cut = if nominal >= b.len() {
                 b.len()
@@ -566,12 +576,15 @@ mod tests {
         let tail = format!("{{\"a\":{s},\"b\":[1,2]}}");
         let b = tail.as_bytes();
         let start = 5;
-        let found = count_to_end(b, start, &|_, _| {}).unwrap();
-        assert_eq!(found.end(), start + s.len());
         let known = count_known(b, start, start + s.len()).unwrap();
-        assert_eq!(found.raw, known.raw);
-        assert_eq!(found.commas, known.commas);
-        assert!(known.raw.len() > WAVE_CHUNKS, "more than one wave");
+        assert!(known.raw.len() >= 2, "{} chunks", known.raw.len());
+        // Waves that end exactly at the last chunk, one before, and far past it.
+        for wave in [1, known.raw.len() - 1, known.raw.len(), 100] {
+            let found = count_in_waves(b, start, &|_, _| {}, wave).unwrap();
+            assert_eq!(found.end(), start + s.len());
+            assert_eq!(found.raw, known.raw, "wave {wave}");
+            assert_eq!(found.commas, known.commas, "wave {wave}");
+        }
         assert!(count_to_end(b"[1,2,3", 0, &|_, _| {}).is_err());
     }
 
