@@ -1,4 +1,5 @@
-//! The one place that maps files into memory (the crate's only `unsafe`).
+//! The one place that maps files into memory (with `hugepages.rs`, where the crate uses
+//! `unsafe`).
 //!
 //! Heap snapshots are read straight from the mapping; once a region has been parsed its pages
 //! are dropped from this process (`MADV_DONTNEED`) so that peak RSS is the parsed arrays, not
