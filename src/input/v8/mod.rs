@@ -10,6 +10,7 @@ pub mod scan;
 pub mod strings;
 
 use crate::error::ParseError;
+use rayon::prelude::*;
 pub use strings::Strings;
 
 /// Node type codes, fixed whatever order a file lists its types in. A type this list does
@@ -630,14 +631,14 @@ fn validate(
             "snapshot has more than 2 billion nodes or 4 billion edges",
         ));
     }
-    let owned: u64 = s.edge_count.iter().map(|&c| c as u64).sum();
+    let owned: u64 = s.edge_count.par_iter().map(|&c| c as u64).sum();
     if owned != m as u64 {
         return Err(ParseError::at(
             nodes_at,
             format!("nodes own {owned} edges in total but the \"edges\" array holds {m}"),
         ));
     }
-    if let Some(e) = s.edge_to.iter().position(|&t| t as usize >= n) {
+    if let Some(e) = s.edge_to.par_iter().position_first(|&t| t as usize >= n) {
         return Err(ParseError::at(
             edges_at,
             format!(
@@ -647,7 +648,7 @@ fn validate(
         ));
     }
     let strings = s.strings.len() as u32;
-    if let Some(i) = s.node_name.iter().position(|&x| x >= strings) {
+    if let Some(i) = s.node_name.par_iter().position_first(|&x| x >= strings) {
         return Err(ParseError::at(
             nodes_at,
             format!(
@@ -657,7 +658,10 @@ fn validate(
         ));
     }
     let named = |t: u8| t != edge_kind::ELEMENT && t != edge_kind::HIDDEN;
-    if let Some(e) = (0..m).find(|&e| named(s.edge_type[e]) && s.edge_name[e] >= strings) {
+    if let Some(e) = (0..m)
+        .into_par_iter()
+        .find_first(|&e| named(s.edge_type[e]) && s.edge_name[e] >= strings)
+    {
         return Err(ParseError::at(
             edges_at,
             format!(
