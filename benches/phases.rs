@@ -16,6 +16,10 @@ use heapdiff::input::v8;
 use heapdiff::report::Report;
 use std::time::{Duration, Instant};
 
+// The same allocator set-up as the binary.
+#[global_allocator]
+static ALLOC: heapdiff::hugepages::HugePages = heapdiff::hugepages::HugePages;
+
 fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
     (v[0].as_secs_f64() * 1e3, v[v.len() / 2].as_secs_f64() * 1e3)
@@ -69,6 +73,7 @@ fn pair(before: &str, after: &str, runs: usize) {
 }
 
 fn main() {
+    heapdiff::hugepages::tune_malloc();
     let all: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = all.iter().position(|a| a == "--pair") {
         let rest: Vec<&String> = all[i + 1..]
