@@ -10,10 +10,12 @@
 //! virtual edges, which is the graph the test oracle checks against.
 //! Two phases: [`number_nodes`] (the DFS, forward edges only) and [`compute_dominators`]
 //! (semidominators over essential retainers, then the NCA climb). The semidominators take two
-//! passes: a parallel one over the retainers that settles every candidate not needing the
-//! forest (predecessors numbered below the vertex, single-retainer vertices), and the
-//! sequential link-eval pass over the rest (on a 9M-node Node heap, 10.7M of 29M edges).
-//! Cost: O(m α(m, n)); memory: 28 bytes per node and 4 per forest candidate while running.
+//! passes: [`first_pass`], parallel, over the retainers, settles every candidate not needing
+//! the forest (predecessors numbered below the vertex, single-retainer vertices), and
+//! [`finish`] runs the sequential link-eval pass over the rest (on a 9M-node Node heap, 10.7M
+//! of 29M edges), then the NCA climb.
+//! Cost: O(m α(m, n)); memory while running: 4 bytes per retainer (its source, first pass
+//! only), 16 per node for the forest, 4 per forest candidate.
 
 use super::BitSet;
 

@@ -1,7 +1,8 @@
 //! Find the top-level sections of a snapshot (`snapshot`, `nodes`, `edges`, `strings`, …)
 //! without building a JSON tree: each value is skipped by bracket counting, with `memchr`
 //! jumping between the only bytes that matter (quotes and the bracket kind being counted).
-//! A skipped region's pages are released as the scan moves on, so scanning a 745 MB file
+//! The integer sections are the exception: their end is found by the parallel comma count
+//! that also plans their parse ([`super::ints::count_to_end`]). A skipped region's pages are released as the scan moves on, so scanning a 745 MB file
 //! never holds it all resident.
 
 use crate::error::ParseError;
