@@ -2,7 +2,7 @@
 //! sections) straight from the input bytes into column vectors, on all cores.
 //!
 //! Two parallel passes over the section. The first cuts it into chunks of about
-//! [`CHUNK_BYTES`], each ending just after a comma, and counts the commas in each chunk, which
+//! `CHUNK_BYTES`, each ending just after a comma, and counts the commas in each chunk, which
 //! gives the index of every chunk's first value; each cut is then moved forward to the next
 //! record boundary (a multiple of the record stride). The second pass parses every chunk on
 //! its own into a caller-made [`RecordSink`], which writes whole records into that chunk's
