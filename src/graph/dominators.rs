@@ -8,12 +8,12 @@
 //! their own DFS under the root, so they still dominate what only they hold; what is left
 //! (unreachable cycles) hangs directly under the root. Both are the root's children through
 //! virtual edges, which is the graph the test oracle checks against.
-//! Two phases: [`number_nodes`] (the DFS, forward edges only) and [`compute_dominators`]
-//! (semidominators over essential retainers, then the NCA climb). The semidominators take two
-//! passes: [`first_pass`], parallel, over the retainers, settles every candidate not needing
-//! the forest (predecessors numbered below the vertex, single-retainer vertices), and
-//! [`finish`] runs the sequential link-eval pass over the rest (on a 9M-node Node heap, 10.7M
-//! of 29M edges), then the NCA climb.
+//! Two phases: [`number_nodes`] (the DFS, forward edges only), then the semidominators over
+//! essential retainers and the NCA climb. The semidominators take two passes: [`first_pass`],
+//! parallel, over the retainers, settles every candidate not needing the forest
+//! (predecessors numbered below the vertex, single-retainer vertices), and [`finish`] runs
+//! the sequential link-eval pass over the rest (on a 9M-node Node heap, 10.7M of 29M edges),
+//! then the NCA climb.
 //! Cost: O(m α(m, n)); memory while running: 4 bytes per retainer (its source, first pass
 //! only), 16 per node for the forest, 4 per forest candidate.
 
@@ -137,11 +137,6 @@ pub struct DomInput<'a> {
     pub many_retainers: &'a BitSet,
 }
 
-/// Phase two: semidominators and immediate dominators ([`first_pass`] then [`finish`]).
-pub fn compute_dominators(num: Numbering, g: DomInput<'_>) -> Dominators {
-    finish(first_pass(num, g, SEMI_CHUNK))
-}
-
 /// What the parallel first pass leaves for the sequential rest.
 pub struct FirstPass {
     vertex: Vec<u32>,
@@ -159,8 +154,8 @@ pub struct FirstPass {
 /// link-eval forest. A predecessor v numbered below w is not linked when w is processed, so
 /// eval(v) = v: the smallest such v goes straight into semi(w). Predecessors numbered above
 /// w (already processed, so eval needs the forest as it is when w's turn comes) are listed
-/// for the sequential pass, per chunk of `chunk` vertices in increasing w, with their count
-/// ended by `w | ENDS`. Vertices whose semidominator is their DFS parent (the root's children,
+/// for the sequential pass, per chunk of `chunk` vertices in increasing w, each vertex's
+/// list ended by `w | ENDS`. Vertices whose semidominator is their DFS parent (the root's children,
 /// real or virtual, and nodes with one essential retainer) are settled here.
 ///
 /// Memory is what bounds this step on big heaps (it is the peak of a load), so the
@@ -250,31 +245,20 @@ pub fn finish(fp: FirstPass) -> Dominators {
         reached,
     } = fp;
     let numbered = vertex.len() - 1;
-    // One record per vertex keeps a forest step to one cache miss on a 9M-node heap. The
-    // label of a vertex not yet linked is never read: it carries the candidate count until
-    // the vertex's turn.
-    // Built from the back, block by block, shrinking the three columns it comes from as it
-    // goes, so they and the forest are never all resident at once (this is the peak of a
-    // big load otherwise).
-    let (mut semi, mut parent) = (semi, parent);
-    let mut f: Vec<Vertex> = vec![Vertex::default(); numbered + 1];
-    let mut end = numbered + 1;
-    while end > 0 {
-        let start = end.saturating_sub(FOREST_BLOCK);
-        for w in start..end {
-            f[w] = Vertex {
-                semi: semi[w],
-                label: 0,
-                ancestor: 0,
-                parent: parent[w],
-            };
-        }
-        for col in [&mut semi, &mut parent] {
-            col.truncate(start);
-            col.shrink_to_fit();
-        }
-        end = start;
-    }
+    // One record per vertex keeps a forest step to one cache miss on a 9M-node heap. (It is
+    // built only now, after the first pass has freed the retainers' sources: the first pass
+    // is the peak of a big load.)
+    let mut f: Vec<Vertex> = semi
+        .iter()
+        .zip(&parent)
+        .map(|(&semi, &parent)| Vertex {
+            semi,
+            label: 0,
+            ancestor: 0,
+            parent,
+        })
+        .collect();
+    drop((semi, parent));
 
     // Second pass, sequential, in reverse preorder: the forest candidates, then link.
     let mut path: Vec<u32> = Vec::new();
@@ -337,11 +321,8 @@ pub const SEMI_CHUNK: usize = 1 << 16;
 /// numbers stay below it: a heap of 2^31 nodes would not fit in memory).
 const ENDS: u32 = 1 << 31;
 
-/// Vertices per block when the forest is built ([`finish`]): a few MB of each column.
-const FOREST_BLOCK: usize = 1 << 20;
-
 /// A vertex of the link-eval forest, by preorder number.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct Vertex {
     semi: u32,
     label: u32,
