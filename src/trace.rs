@@ -120,7 +120,7 @@ impl<'g> Tracer<'g> {
         match g.path_parents() {
             Some(p) => {
                 let e = p[v as usize];
-                (e != NO_PARENT).then(|| (e, g.sources.source(&g.first_edge, e)))
+                (e != NO_PARENT).then(|| (e, g.edge_source(e)))
             }
             None => parent_by_scan(g, v),
         }

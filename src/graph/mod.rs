@@ -232,6 +232,10 @@ impl HeapGraph {
     pub fn edge_count(&self) -> usize {
         self.edge_to.len()
     }
+    /// The node that owns edge `e`.
+    pub fn edge_source(&self, e: u32) -> u32 {
+        self.sources.source(&self.first_edge, e)
+    }
     pub fn node(&self, i: u32) -> NodeRef<'_> {
         NodeRef { g: self, i }
     }
@@ -319,7 +323,7 @@ impl<'g> NodeRef<'g> {
         let i = self.i as usize;
         (g.first_retainer[i] as usize..g.first_retainer[i + 1] as usize).map(move |r| {
             let e = g.retainer_edge[r];
-            (e, g.node(g.sources.source(&g.first_edge, e)))
+            (e, g.node(g.edge_source(e)))
         })
     }
     /// V8 internals a person does not own: hidden, code, synthetic, object shapes.
