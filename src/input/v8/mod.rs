@@ -596,6 +596,23 @@ fn parse_locations(
     Ok(parts.into_iter().flat_map(|p| p.out).collect())
 }
 
+/// The first index below `len` where `bad` holds, checked on all cores.
+/// Each block is tested with a branch-free OR (which the compiler
+/// vectorises) and only a failing block is searched for its first index;
+/// rayon's `position_first` would pay a shared-state check per element.
+fn first_where(len: usize, bad: impl Fn(usize) -> bool + Sync) -> Option<usize> {
+    const BLOCK: usize = 1 << 16;
+    let blocks = len.div_ceil(BLOCK);
+    (0..blocks).into_par_iter().find_map_first(|b| {
+        let range = b * BLOCK..len.min((b + 1) * BLOCK);
+        if range.clone().fold(false, |acc, i| acc | bad(i)) {
+            range.into_iter().find(|&i| bad(i))
+        } else {
+            None
+        }
+    })
+}
+
 /// Cross-check the columns against each other and the header; every index that later code
 /// follows is proven in range here.
 fn validate(
@@ -638,7 +655,7 @@ fn validate(
             format!("nodes own {owned} edges in total but the \"edges\" array holds {m}"),
         ));
     }
-    if let Some(e) = s.edge_to.par_iter().position_first(|&t| t as usize >= n) {
+    if let Some(e) = first_where(m, |e| s.edge_to[e] as usize >= n) {
         return Err(ParseError::at(
             edges_at,
             format!(
@@ -648,7 +665,7 @@ fn validate(
         ));
     }
     let strings = s.strings.len() as u32;
-    if let Some(i) = s.node_name.par_iter().position_first(|&x| x >= strings) {
+    if let Some(i) = first_where(n, |i| s.node_name[i] >= strings) {
         return Err(ParseError::at(
             nodes_at,
             format!(
@@ -658,10 +675,7 @@ fn validate(
         ));
     }
     let named = |t: u8| t != edge_kind::ELEMENT && t != edge_kind::HIDDEN;
-    if let Some(e) = (0..m)
-        .into_par_iter()
-        .find_first(|&e| named(s.edge_type[e]) && s.edge_name[e] >= strings)
-    {
+    if let Some(e) = first_where(m, |e| named(s.edge_type[e]) & (s.edge_name[e] >= strings)) {
         return Err(ParseError::at(
             edges_at,
             format!(
