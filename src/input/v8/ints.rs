@@ -380,22 +380,44 @@ fn scan_values<S: RecordSink>(
         if !need_comma && i + 8 <= n {
             let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
             let len = (non_digits(w).trailing_zeros() / 8) as usize;
-            if (1..8).contains(&len) {
-                out.put(digits_value(w, len))?;
-                i += len;
-                // The byte after the number is in `w` too: V8 writes `,` or `\n,`.
-                let next = (w >> (8 * len)) as u8;
-                if next == b',' {
-                    i += 1;
-                    after_comma = true;
-                } else if next == b'\n' && len < 7 && (w >> (8 * (len + 1))) as u8 == b',' {
-                    i += 2;
-                    after_comma = true;
-                } else {
-                    need_comma = true;
-                    after_comma = false;
+            // The number's value, its length, and the bytes after it (at least two).
+            let fast = if (1..8).contains(&len) {
+                Some((digits_value(w, len) as u64, len, w >> (8 * len), 8 - len))
+            } else if len == 8 && i + 16 <= n {
+                // Eight digits and more (node ids, `to_node` offsets past 10^7): the next
+                // word holds the rest; up to ten digits fit a u32.
+                let w2 = u64::from_le_bytes(b[i + 8..i + 16].try_into().expect("eight bytes"));
+                let len2 = (non_digits(w2).trailing_zeros() / 8) as usize;
+                (len2 <= 2).then(|| {
+                    let low = if len2 == 0 {
+                        0
+                    } else {
+                        digits_value(w2, len2) as u64
+                    };
+                    let v = digits_value(w, 8) as u64 * [1, 10, 100][len2] + low;
+                    (v, 8 + len2, w2 >> (8 * len2), 8 - len2)
+                })
+            } else {
+                None
+            };
+            if let Some((v, len, rest, left)) = fast {
+                if v <= u32::MAX as u64 {
+                    out.put(v as u32)?;
+                    i += len;
+                    // The byte after the number is in `rest`: V8 writes `,` or `\n,`.
+                    let next = rest as u8;
+                    if next == b',' {
+                        i += 1;
+                        after_comma = true;
+                    } else if next == b'\n' && left >= 2 && (rest >> 8) as u8 == b',' {
+                        i += 2;
+                        after_comma = true;
+                    } else {
+                        need_comma = true;
+                        after_comma = false;
+                    }
+                    continue;
                 }
-                continue;
             }
         }
         let c = b[i];
@@ -504,6 +526,13 @@ mod tests {
             parse("[12345678,1234567,00012,99999999,7\n,8,0]").unwrap(),
             vec![12345678, 1234567, 12, 99999999, 7, 8, 0]
         );
+        // Eight, nine and ten digits, each followed by enough bytes for the two-word path.
+        assert_eq!(
+            parse("[12345678,123456789\n,4294967295,0000000001,99999999,0,0,0,0,0]").unwrap(),
+            vec![12345678, 123456789, u32::MAX, 1, 99999999, 0, 0, 0, 0, 0]
+        );
+        assert!(parse("[4294967296,0,0,0,0,0,0,0]").is_err());
+        assert!(parse("[12345678901,0,0,0,0,0,0]").is_err());
     }
 
     #[test]
