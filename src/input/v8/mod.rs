@@ -327,17 +327,31 @@ pub fn parse(b: &[u8], release: &(dyn Fn(usize, usize) + Sync)) -> Result<Snapsh
     Ok(snap)
 }
 
-/// `offset / stride` if it divides evenly; the usual strides are constants so that the
-/// compiler turns the division into a multiply.
-#[inline]
-fn ordinal(offset: u32, stride: u32) -> Option<u32> {
-    let (q, r) = match stride {
-        7 => (offset / 7, offset % 7),
-        6 => (offset / 6, offset % 6),
-        5 => (offset / 5, offset % 5),
-        s => (offset / s, offset % s),
-    };
-    (r == 0).then_some(q)
+/// Exact division by the node stride without a `div` per edge: `offset / stride` if it
+/// divides evenly. The quotient is the high half of `offset × ⌈2^64 / stride⌉`, exact for
+/// every 32-bit offset (Lemire, Kaser and Kurz, "Faster remainder by direct computation").
+#[derive(Clone, Copy)]
+struct Stride {
+    d: u32,
+    magic: u64,
+}
+
+impl Stride {
+    fn new(d: u32) -> Stride {
+        let d = d.max(1);
+        // For d = 1 the magic would be 2^64; `ordinal` returns the offset itself instead.
+        let magic = if d == 1 { 0 } else { u64::MAX / d as u64 + 1 };
+        Stride { d, magic }
+    }
+
+    #[inline(always)]
+    fn ordinal(self, offset: u32) -> Option<u32> {
+        if self.d == 1 {
+            return Some(offset);
+        }
+        let q = ((self.magic as u128 * offset as u128) >> 64) as u32;
+        (q * self.d == offset).then_some(q)
+    }
 }
 
 /// Plan an integer section for records of `stride` values, and check that its value count
@@ -483,7 +497,7 @@ struct EdgeSink<'a> {
     first: usize,
     at: usize,
     fields: [usize; 3],
-    node_stride: u32,
+    node_stride: Stride,
     type_map: &'a [u8],
     edge_type: &'a mut [u8],
     edge_name: &'a mut [u32],
@@ -503,10 +517,10 @@ impl ints::RecordSink for EdgeSink<'_> {
                 self.type_map.len()
             )));
         };
-        let Some(to) = ordinal(rec[toi], self.node_stride) else {
+        let Some(to) = self.node_stride.ordinal(rec[toi]) else {
             return Err(ParseError::new(format!(
                 "edge {e} has to_node {}, which is not a multiple of the {} node fields",
-                rec[toi], self.node_stride
+                rec[toi], self.node_stride.d
             )));
         };
         if i >= self.edge_type.len() {
@@ -542,7 +556,7 @@ fn parse_edges(
             first: plan.first[c] / stride,
             at: 0,
             fields: meta.edge_roles,
-            node_stride: meta.node_roles.len() as u32,
+            node_stride: Stride::new(meta.node_roles.len() as u32),
             type_map: &meta.edge_type_map,
             edge_type: t,
             edge_name: n,
@@ -694,4 +708,20 @@ fn validate(
     s.root = (meta.root_offset / stride) as u32;
     s.locations.retain(|l| (l.node as usize) < n);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stride_division_is_exact() {
+        for d in 1..=9u32 {
+            let s = super::Stride::new(d);
+            let every_7919th = (1..=u32::MAX / 7919).step_by(4099).map(|k| k * 7919);
+            let probes = (0..5000u32).chain([u32::MAX - 9, u32::MAX - 1, u32::MAX, 1 << 31]);
+            for x in probes.chain(every_7919th) {
+                let want = (x % d == 0).then_some(x / d);
+                assert_eq!(s.ordinal(x), want, "{x} / {d}");
+            }
+        }
+    }
 }
