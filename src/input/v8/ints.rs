@@ -10,11 +10,14 @@
 //! the columns are allocated once, exactly as long as the section's own comma count says —
 //! never from a header claim.
 //!
-//! The number parser reads eight bytes at a time: a SWAR mask finds where the digits end and
-//! an eight-digit multiply-add turns them into a value, with no branch on the number's
-//! length. Anything unusual (whitespace, a number of eight or more digits, the last bytes of
-//! a chunk, bad input) goes through a byte-at-a-time state machine that also produces the
-//! error messages.
+//! The number parser works on V8's own layout (`12,345\n,6`) 64 bytes at a time: SSE2
+//! compares give bit masks of the block's digits, commas and newlines, the block is checked
+//! at once (only those bytes, every newline followed by a comma), and the numbers are taken
+//! comma by comma from the mask, each value an eight-digit multiply-add on one or two words
+//! read at its start. The next number's start never waits for this one's digits, which keeps
+//! the loop off the critical path of a byte-by-byte scan. Anything else (whitespace, bad
+//! input, a chunk's last bytes) goes through a byte-at-a-time state machine that also
+//! produces the error messages; the two hand over at any number.
 
 use crate::error::ParseError;
 use memchr::memchr;
@@ -328,18 +331,6 @@ fn parse_chunk<S: RecordSink>(
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = ONES * 0x80;
-
-/// A byte mask (0x80 in each byte) of the bytes of `w` that are not ASCII digits.
-#[inline(always)]
-fn non_digits(w: u64) -> u64 {
-    let low7 = w & !HIGH;
-    // Adding 0x46 sets a byte's top bit from 0x3a up; no carry leaves a 7-bit byte.
-    let above_nine = (low7 + ONES * 0x46) & HIGH;
-    // With the top bit forced on, subtracting 0x30 clears it only below 0x30; no borrow.
-    let below_zero = !((low7 | HIGH) - ONES * 0x30) & HIGH;
-    (w & HIGH) | above_nine | below_zero
-}
 
 /// The value of the first `len` bytes of `w` (1 ..= 8 ASCII digits, first digit lowest).
 #[inline(always)]
@@ -354,6 +345,122 @@ fn digits_value(w: u64, len: usize) -> u32 {
         .wrapping_add(((d >> 16) & lanes).wrapping_mul(1 + (10_000 << 32)))
         >> 32;
     d as u32
+}
+
+/// Bytes `fast_run` needs past a block's start: the block and a two-word number read.
+const RUN_TAIL: usize = 64 + 16;
+
+/// Bit masks of one 64-byte block: its digits, commas and newlines (bit j = byte j).
+#[derive(Clone, Copy)]
+struct BlockMasks {
+    digits: u64,
+    commas: u64,
+    newlines: u64,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn block_masks(block: &[u8; 64]) -> BlockMasks {
+    use std::arch::x86_64::*;
+    let (mut digits, mut commas, mut newlines) = (0u64, 0u64, 0u64);
+    for k in 0..4 {
+        // SAFETY: SSE2 is part of every x86_64 target; the load reads 16 of the block's
+        // 64 bytes (unaligned loads are allowed).
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().add(16 * k) as *const __m128i);
+            let d = _mm_and_si128(
+                _mm_cmpgt_epi8(v, _mm_set1_epi8(b'0' as i8 - 1)),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(b'9' as i8 + 1)),
+            );
+            let c = _mm_cmpeq_epi8(v, _mm_set1_epi8(b',' as i8));
+            let l = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+            digits |= (_mm_movemask_epi8(d) as u16 as u64) << (16 * k);
+            commas |= (_mm_movemask_epi8(c) as u16 as u64) << (16 * k);
+            newlines |= (_mm_movemask_epi8(l) as u16 as u64) << (16 * k);
+        }
+    }
+    BlockMasks {
+        digits,
+        commas,
+        newlines,
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn block_masks(block: &[u8; 64]) -> BlockMasks {
+    let (mut digits, mut commas, mut newlines) = (0u64, 0u64, 0u64);
+    for (j, &c) in block.iter().enumerate() {
+        digits |= (c.is_ascii_digit() as u64) << j;
+        commas |= ((c == b',') as u64) << j;
+        newlines |= ((c == b'\n') as u64) << j;
+    }
+    BlockMasks {
+        digits,
+        commas,
+        newlines,
+    }
+}
+
+#[inline(always)]
+fn word(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("eight bytes"))
+}
+
+/// The fast path for V8's own layout, `123,45\n,6,…`: from `i` (the first digit of a
+/// number) take every number that is 1–10 digits, optionally followed by a newline, then a
+/// comma, and return where the first one that is not starts (the byte loop takes it from
+/// there, with its error messages). Commas are found 64 bytes at a time from a bit mask, so
+/// the next number's start never waits for this number's digits: each value is computed off
+/// the critical path. Each block is checked at once: its bytes must all be digits, commas
+/// or newlines, and every newline must be followed by a comma.
+#[inline(always)]
+fn fast_run<S: RecordSink>(
+    b: &[u8],
+    i: usize,
+    out: &mut Records<'_, S>,
+) -> Result<usize, ParseError> {
+    let mut start = i;
+    while start + RUN_TAIL <= b.len() {
+        let block: &[u8; 64] = b[start..start + 64].try_into().expect("64 bytes");
+        let m = block_masks(block);
+        // Only commas before the first byte that breaks the layout; a newline must be
+        // followed by a comma (a newline in the block's last byte counts as breaking it).
+        let odd = !(m.digits | m.commas | m.newlines) | (m.newlines & !(m.commas >> 1));
+        let usable = if odd == 0 {
+            u64::MAX
+        } else {
+            (1u64 << odd.trailing_zeros()) - 1
+        };
+        let mut commas = m.commas & usable;
+        if commas == 0 {
+            break;
+        }
+        let base = start;
+        while commas != 0 {
+            let p = base + commas.trailing_zeros() as usize;
+            commas &= commas - 1;
+            let len = p - start;
+            let digits = len - (len > 0 && b[p - 1] == b'\n') as usize;
+            let v = match digits {
+                1..=8 => digits_value(word(b, start), digits) as u64,
+                9 | 10 => {
+                    let high = digits_value(word(b, start), 8) as u64;
+                    high * [10, 100][digits - 9] + digits_value(word(b, start + 8), digits - 8) as u64
+                }
+                _ => return Ok(start),
+            };
+            if v > u32::MAX as u64 {
+                return Ok(start);
+            }
+            out.put(v as u32)?;
+            start = p + 1;
+        }
+        if usable != u64::MAX {
+            break;
+        }
+    }
+    Ok(start)
 }
 
 #[inline]
@@ -377,47 +484,13 @@ fn scan_values<S: RecordSink>(
     let mut need_comma = false;
     let mut after_comma = false;
     while i < n {
-        if !need_comma && i + 8 <= n {
-            let w = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-            let len = (non_digits(w).trailing_zeros() / 8) as usize;
-            // The number's value, its length, and the bytes after it (at least two).
-            let fast = if (1..8).contains(&len) {
-                Some((digits_value(w, len) as u64, len, w >> (8 * len), 8 - len))
-            } else if len == 8 && i + 16 <= n {
-                // Eight digits and more (node ids, `to_node` offsets past 10^7): the next
-                // word holds the rest; up to ten digits fit a u32.
-                let w2 = u64::from_le_bytes(b[i + 8..i + 16].try_into().expect("eight bytes"));
-                let len2 = (non_digits(w2).trailing_zeros() / 8) as usize;
-                (len2 <= 2).then(|| {
-                    let low = if len2 == 0 {
-                        0
-                    } else {
-                        digits_value(w2, len2) as u64
-                    };
-                    let v = digits_value(w, 8) as u64 * [1, 10, 100][len2] + low;
-                    (v, 8 + len2, w2 >> (8 * len2), 8 - len2)
-                })
-            } else {
-                None
-            };
-            if let Some((v, len, rest, left)) = fast {
-                if v <= u32::MAX as u64 {
-                    out.put(v as u32)?;
-                    i += len;
-                    // The byte after the number is in `rest`: V8 writes `,` or `\n,`.
-                    let next = rest as u8;
-                    if next == b',' {
-                        i += 1;
-                        after_comma = true;
-                    } else if next == b'\n' && left >= 2 && (rest >> 8) as u8 == b',' {
-                        i += 2;
-                        after_comma = true;
-                    } else {
-                        need_comma = true;
-                        after_comma = false;
-                    }
-                    continue;
-                }
+        if !need_comma && i + RUN_TAIL <= n && b[i].is_ascii_digit() {
+            let stop = fast_run(b, i, out)?;
+            if stop > i {
+                // `fast_run` stops at the start of a number it did not take.
+                i = stop;
+                after_comma = true;
+                continue;
             }
         }
         let c = b[i];
@@ -544,13 +617,60 @@ mod tests {
             w[..s.len()].copy_from_slice(s.as_bytes());
             let w = u64::from_le_bytes(w);
             let len = s.bytes().take_while(u8::is_ascii_digit).count();
-            assert_eq!((non_digits(w).trailing_zeros() / 8) as usize, len, "{s}");
             let want: u32 = s[..len].parse().unwrap();
             assert_eq!(digits_value(w, len), want, "{s}");
         }
-        // Bytes that are not ASCII end a number too.
-        let w = u64::from_le_bytes(*b"12\xb9\xff0000");
-        assert_eq!(non_digits(w).trailing_zeros() / 8, 2);
+    }
+
+    #[test]
+    fn block_masks_mark_digits_commas_and_newlines() {
+        let mut block = [b'7'; 64];
+        block[..12].copy_from_slice(b"0,9\n,/:\xff\xb0 5,");
+        block[63] = b',';
+        let m = block_masks(&block);
+        let bits = |f: fn(u8) -> bool| {
+            (0..64).filter(|&j| f(block[j])).fold(0u64, |acc, j| acc | 1 << j)
+        };
+        assert_eq!(m.digits, bits(|c| c.is_ascii_digit()));
+        assert_eq!(m.commas, bits(|c| c == b','));
+        assert_eq!(m.newlines, bits(|c| c == b'\n'));
+        assert_eq!(m.commas, 1 << 1 | 1 << 4 | 1 << 11 | 1 << 63);
+    }
+
+    /// The block fast path and the byte loop hand over to each other wherever the layout
+    /// breaks: spaces, blank lines, long numbers, a newline at a block's last byte.
+    #[test]
+    fn fast_path_hands_over_anywhere() {
+        let (mut text, mut want) = (String::from("["), Vec::new());
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for k in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match x % 7 {
+                0 => (x >> 8) as u32,      // up to ten digits
+                1 => (x >> 40) as u32 % 10, // one digit
+                _ => (x >> 20) as u32 % 100_000_000,
+            };
+            if k > 0 {
+                text.push_str(match (x >> 3) % 41 {
+                    0 => " , ",
+                    1 => "\n\n,",
+                    2 => ",\n",
+                    3 => "\t,",
+                    4..=12 => "\n,",
+                    _ => ",",
+                });
+            }
+            if (x >> 9) % 97 == 0 {
+                text.push_str(&format!("{v:0>10}"));
+            } else {
+                text.push_str(&v.to_string());
+            }
+            want.push(v);
+        }
+        text.push(']');
+        assert_eq!(parse(&text).unwrap(), want);
     }
 
     #[test]
