@@ -253,7 +253,7 @@ pub fn finish(fp: FirstPass) -> Dominators {
         .zip(&parent)
         .map(|(&semi, &parent)| Vertex {
             semi,
-            label: 0,
+            best: 0,
             ancestor: 0,
             parent,
         })
@@ -275,17 +275,15 @@ pub fn finish(fp: FirstPass) -> Dominators {
                 }
                 for &v in &chunk_later[start..end - 1] {
                     compress(v, &mut f, &mut path);
-                    s = s.min(f[f[v as usize].label as usize].semi);
+                    s = s.min(f[v as usize].best);
                 }
                 end = start;
             }
-            f[w].label = w as u32;
+            f[w].best = s;
             f[w].semi = s;
             f[w].ancestor = f[w].parent;
         }
     }
-    f[0].label = 0;
-    f[1].label = 1;
 
     // Immediate dominators in preorder space: start from the DFS parent and climb while
     // above the semidominator. `parent` becomes `idom` in place.
@@ -325,14 +323,19 @@ const ENDS: u32 = 1 << 31;
 #[derive(Clone, Copy)]
 struct Vertex {
     semi: u32,
-    label: u32,
+    /// The smallest semidominator on the compressed forest path from this vertex up to
+    /// (not including) its forest ancestor. The textbook keeps the vertex that has it (a
+    /// "label") and looks its semidominator up; only the value is ever used, so keeping the
+    /// value saves two random reads per compression step.
+    best: u32,
     ancestor: u32,
     /// DFS parent; becomes the immediate dominator.
     parent: u32,
 }
 
 /// Path compression for `eval`, iteratively: walk up while the grandparent link exists,
-/// then fold labels back down from the top, exactly as the recursive version would.
+/// then fold the smallest semidominators back down from the top, exactly as the recursive
+/// version would.
 fn compress(v: u32, f: &mut [Vertex], path: &mut Vec<u32>) {
     let mut x = v;
     while f[f[x as usize].ancestor as usize].ancestor != 0 {
@@ -342,9 +345,7 @@ fn compress(v: u32, f: &mut [Vertex], path: &mut Vec<u32>) {
     while let Some(y) = path.pop() {
         let y = y as usize;
         let a = f[y].ancestor as usize;
-        if f[f[a].label as usize].semi < f[f[y].label as usize].semi {
-            f[y].label = f[a].label;
-        }
+        f[y].best = f[y].best.min(f[a].best);
         f[y].ancestor = f[a].ancestor;
     }
 }
