@@ -20,7 +20,9 @@ use crate::graph::distance::UNREACHABLE;
 use crate::graph::{BitSet, HeapGraph};
 use crate::input::v8::edge_kind;
 use crate::report::{PathRow, PathStep};
+use rayon::prelude::*;
 use std::collections::HashMap;
+use std::ops::Range;
 
 /// How many grown classes get retainer paths.
 pub const PATH_CLASSES: usize = 10;
@@ -299,8 +301,65 @@ impl<'g> Tracer<'g> {
     /// string, comparable across snapshots and processes.
     pub fn key(&self, sig: u32) -> String {
         let steps = self.steps(sig, false);
-        signature_key(&steps[owner_start(&steps)..])
+        plain_key(&steps[owner_start(&steps)..])
     }
+
+    /// The steps of `sig`'s path as (edge type, edge pattern, class), root first: what
+    /// identifies it in any tracer of the same snapshot.
+    fn step_tuples(&self, sig: u32) -> Vec<(u8, &str, u32)> {
+        let mut out = Vec::new();
+        let mut s = sig;
+        while s != ROOT_SIG && s != UNREACHABLE_SIG {
+            let (parent, step, _) = self.nodes[s as usize];
+            let (t, pattern, class) = self.steps[step as usize];
+            out.push((t, self.patterns[pattern as usize].as_str(), class));
+            s = parent;
+        }
+        out.reverse();
+        out
+    }
+
+    /// This tracer's id of a step, if it has seen it.
+    fn find_step(&self, (t, pattern, class): (u8, &str, u32)) -> Option<u32> {
+        let p = *self.pattern_ids.get(pattern)?;
+        self.step_ids.get(&(t, p, class)).copied()
+    }
+}
+
+/// The steps of a path traced in several parts (`parts[p]`'s signature `sig`), as one
+/// tracer of the whole snapshot would show them: a step is marked repeated if it is in any
+/// part (a mark that depends on which paths a tracer has seen), and its example edge is
+/// the one the earliest part that saw the step chose.
+fn merged_steps(parts: &[&Tracer], p: usize, sig: u32, show_values: bool) -> Vec<PathStep> {
+    let mut steps = parts[p].steps(sig, show_values);
+    if parts.len() == 1 || sig == UNREACHABLE_SIG {
+        return steps;
+    }
+    let tuples = parts[p].step_tuples(sig);
+    for t in parts {
+        let mut at = ROOT_SIG;
+        for (i, &tuple) in tuples.iter().enumerate() {
+            let Some(next) = t
+                .find_step(tuple)
+                .and_then(|st| t.ids.get(&(at, st)).copied())
+            else {
+                break;
+            };
+            steps[i].repeated |= t.nodes[next as usize].2;
+            at = next;
+        }
+    }
+    if show_values {
+        for (i, &tuple) in tuples.iter().enumerate() {
+            let first = parts
+                .iter()
+                .find_map(|t| t.find_step(tuple).map(|st| (t, st)));
+            if let Some((t, st)) = first {
+                steps[i].example = Some(t.g.edge_label(t.example_edge[st as usize]));
+            }
+        }
+    }
+    steps
 }
 
 /// Where the part of a path that identifies a leak starts: the owning variable (the last
@@ -313,6 +372,22 @@ pub fn owner_start(steps: &[PathStep]) -> usize {
         .iter()
         .rposition(|s| s.edge_type == "context")
         .unwrap_or(steps.len().saturating_sub(8))
+}
+
+/// A path as one string without the repeat marks: how retainer paths are grouped and
+/// matched between snapshots (whether a step was seen repeating depends on what else was
+/// traced, not on the path).
+pub fn plain_key(steps: &[PathStep]) -> String {
+    let mut k = String::new();
+    for s in steps {
+        k.push_str(&s.edge_type);
+        k.push(':');
+        k.push_str(&s.edge);
+        k.push('>');
+        k.push_str(&s.node);
+        k.push('\u{1f}');
+    }
+    k
 }
 
 /// A path as one string: `edge_type:edge>class` per step, `*` on repeated steps.
@@ -411,42 +486,70 @@ impl Agg {
     }
 }
 
-/// Trace every instance of the selected classes in one snapshot and aggregate by signature.
-fn trace_side<'g>(
+/// Selected instances per tracing task: a snapshot with more is traced in parts (node
+/// ranges), each by its own tracer on its own core, and the parts are merged by path key.
+const TRACE_PART: usize = 3 << 20;
+
+/// One part of a snapshot's tracing: its tracer and, per selected class, the aggregates by
+/// signature (signatures of this tracer).
+type Traced<'g> = (Tracer<'g>, Vec<FastMap<u32, Agg>>);
+
+/// Which class slot (index into the selected classes) node `v` counts for, if any.
+fn slot_of(g: &HeapGraph, v: usize, row_of: &[usize], slot_of_row: &[usize]) -> Option<usize> {
+    if g.self_size[v] == 0 {
+        return None;
+    }
+    let row = row_of[g.class_of[v] as usize];
+    (row != usize::MAX && slot_of_row[row] != usize::MAX).then(|| slot_of_row[row])
+}
+
+/// How one snapshot is traced: the node ranges of its parts.
+fn trace_parts(
+    g: &HeapGraph,
+    row_of: &[usize],
+    slot_of_row: &[usize],
+    part: usize,
+) -> Vec<Range<usize>> {
+    let n = g.node_count();
+    let selected = (0..n)
+        .into_par_iter()
+        .filter(|&v| slot_of(g, v, row_of, slot_of_row).is_some())
+        .count();
+    let parts = selected.div_ceil(part.max(1)).max(1);
+    (0..parts)
+        .map(|p| p * n / parts..(p + 1) * n / parts)
+        .collect()
+}
+
+/// Trace the instances of the selected classes among nodes `range` of one snapshot and
+/// aggregate them by signature.
+fn trace_range<'g>(
     g: &'g HeapGraph,
+    range: Range<usize>,
     row_of: &[usize],
     slot_of_row: &[usize],
     slots: usize,
     new: Option<&BitSet>,
     topmost: &BitSet,
-) -> (Tracer<'g>, Vec<FastMap<u32, Agg>>) {
-    let mut nodes: Vec<Vec<u32>> = vec![Vec::new(); slots];
-    for v in 0..g.node_count() {
-        if g.self_size[v] == 0 {
-            continue;
-        }
-        let row = row_of[g.class_of[v] as usize];
-        if row != usize::MAX && slot_of_row[row] != usize::MAX {
-            nodes[slot_of_row[row]].push(v as u32);
-        }
-    }
+) -> Traced<'g> {
     let mut tracer = Tracer::new(g);
     let mut per_slot: Vec<FastMap<u32, Agg>> = vec![FastMap::default(); slots];
-    for (slot, vs) in nodes.iter().enumerate() {
-        for &v in vs {
-            let sig = tracer.signature(v);
-            let a = per_slot[slot].entry(sig).or_default();
-            let retained = if topmost.get(v as usize) {
-                g.retained_size[v as usize]
-            } else {
-                0
-            };
-            a.count += 1;
-            a.retained += retained;
-            if new.is_some_and(|n| n.get(v as usize)) {
-                a.new_count += 1;
-                a.new_retained += retained;
-            }
+    for v in range {
+        let Some(slot) = slot_of(g, v, row_of, slot_of_row) else {
+            continue;
+        };
+        let sig = tracer.signature(v as u32);
+        let a = per_slot[slot].entry(sig).or_default();
+        let retained = if topmost.get(v) {
+            g.retained_size[v]
+        } else {
+            0
+        };
+        a.count += 1;
+        a.retained += retained;
+        if new.is_some_and(|n| n.get(v)) {
+            a.new_count += 1;
+            a.new_retained += retained;
         }
     }
     (tracer, per_slot)
@@ -463,6 +566,19 @@ pub fn class_paths(
     ignored: &[bool],
     show_values: bool,
 ) -> HashMap<usize, Vec<PathRow>> {
+    class_paths_in_parts(cmp, before, after, ignored, show_values, TRACE_PART)
+}
+
+/// [`class_paths`], tracing each snapshot in parts of about `part` selected instances (the
+/// result does not depend on it; tests check that).
+pub fn class_paths_in_parts(
+    cmp: &Comparison,
+    before: &HeapGraph,
+    after: &HeapGraph,
+    ignored: &[bool],
+    show_values: bool,
+    part: usize,
+) -> HashMap<usize, Vec<PathRow>> {
     let selected: Vec<usize> = (0..cmp.rows.len())
         .filter(|&k| !ignored[k] && cmp.rows[k].count_delta() > 0 && cmp.rows[k].size_delta() > 0)
         .take(PATH_CLASSES)
@@ -475,51 +591,79 @@ pub fn class_paths(
         slot_of_row[k] = slot;
     }
     let slots = selected.len();
-    let ((ta, after_aggs), (tb, before_aggs)) = rayon::join(
-        || {
-            trace_side(
-                after,
-                &cmp.row_of_after,
-                &slot_of_row,
-                slots,
-                Some(&cmp.new_in_after),
-                &cmp.topmost_after,
+    // Both snapshots' parts as one list of tasks, traced on all cores.
+    let sides: [(&HeapGraph, &[usize], Option<&BitSet>, &BitSet); 2] = [
+        (
+            after,
+            &cmp.row_of_after,
+            Some(&cmp.new_in_after),
+            &cmp.topmost_after,
+        ),
+        (before, &cmp.row_of_before, None, &cmp.topmost_before),
+    ];
+    let tasks: Vec<(usize, Range<usize>)> = sides
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &(g, row_of, _, _))| {
+            trace_parts(g, row_of, &slot_of_row, part)
+                .into_iter()
+                .map(move |r| (k, r))
+        })
+        .collect();
+    let traced: Vec<(usize, Traced)> = tasks
+        .into_par_iter()
+        .map(|(k, range)| {
+            let (g, row_of, new, topmost) = sides[k];
+            (
+                k,
+                trace_range(g, range, row_of, &slot_of_row, slots, new, topmost),
             )
-        },
-        || {
-            trace_side(
-                before,
-                &cmp.row_of_before,
-                &slot_of_row,
-                slots,
-                None,
-                &cmp.topmost_before,
-            )
-        },
-    );
+        })
+        .collect();
+    let (after_parts, before_parts): (Vec<_>, Vec<_>) =
+        traced.into_iter().partition(|(k, _)| *k == 0);
+    let after_tracers: Vec<&Tracer> = after_parts.iter().map(|(_, (t, _))| t).collect();
     let mut out = HashMap::new();
     for (slot, &row) in selected.iter().enumerate() {
-        // Group by owner key; each group is shown by its most common full path.
+        // Group by owner key; each group is shown by its most common full path (ties: the
+        // first in text order).
         let mut before_by_key: HashMap<String, Agg> = HashMap::new();
-        for (&sig, a) in &before_aggs[slot] {
-            let e = before_by_key.entry(tb.key(sig)).or_default();
-            e.add(a);
+        for (_, (t, aggs)) in &before_parts {
+            for (&sig, a) in &aggs[slot] {
+                before_by_key.entry(t.key(sig)).or_default().add(a);
+            }
         }
-        let mut after_by_key: HashMap<String, (Agg, u32, u64)> = HashMap::new();
-        for (&sig, a) in &after_aggs[slot] {
-            let e = after_by_key
-                .entry(ta.key(sig))
-                .or_insert((Agg::default(), sig, 0));
-            e.0.add(a);
+        // The same full path may have a signature in several parts: merge those first.
+        let mut by_path: HashMap<String, (Agg, (usize, u32))> = HashMap::new();
+        for (p, (_, (t, aggs))) in after_parts.iter().enumerate() {
+            for (&sig, a) in &aggs[slot] {
+                let full = plain_key(&t.steps(sig, false));
+                by_path
+                    .entry(full)
+                    .or_insert((Agg::default(), (p, sig)))
+                    .0
+                    .add(a);
+            }
+        }
+        let mut after_by_key: HashMap<String, (Agg, (usize, u32), String, u64)> = HashMap::new();
+        for (full, (a, (p, sig))) in by_path {
+            let e = after_by_key.entry(after_parts[p].1 .0.key(sig)).or_insert((
+                Agg::default(),
+                (p, sig),
+                String::new(),
+                0,
+            ));
+            e.0.add(&a);
             let weight = a.new_count.max(a.count);
-            if weight > e.2 || (weight == e.2 && sig < e.1) {
-                e.1 = sig;
-                e.2 = weight;
+            if weight > e.3 || (weight == e.3 && full < e.2) {
+                e.1 = (p, sig);
+                e.2 = full;
+                e.3 = weight;
             }
         }
         let mut paths: Vec<(PathRow, String)> = after_by_key
             .into_iter()
-            .map(|(key, (a, sig, _))| {
+            .map(|(key, (a, sig, _, _))| {
                 let b = before_by_key.get(&key).copied().unwrap_or_default();
                 let (count, size) = if cmp.ids_comparable {
                     (a.new_count, a.new_retained)
@@ -536,7 +680,7 @@ pub fn class_paths(
                     count_after: a.count,
                     retained_size_before: b.retained,
                     retained_size_after: a.retained,
-                    path: ta.steps(sig, show_values),
+                    path: merged_steps(&after_tracers, sig.0, sig.1, show_values),
                 };
                 (row, key)
             })

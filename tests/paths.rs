@@ -211,3 +211,24 @@ fn two_processes_are_detected_and_compared_by_class_and_path() {
         "{text}"
     );
 }
+
+/// Tracing a snapshot in parts (each with its own tracer, merged by path) gives the same
+/// paths as tracing it whole, down to the chosen example path of every group.
+#[test]
+fn paths_do_not_depend_on_how_the_tracing_is_split() {
+    let (a, b) = (
+        heapdiff::load_v8(&fixture("v8/service/s1.heapsnapshot.gz")).unwrap(),
+        heapdiff::load_v8(&fixture("v8/service/s2.heapsnapshot.gz")).unwrap(),
+    );
+    let cmp = heapdiff::diff::compare(&a, &b);
+    let ignored = vec![false; cmp.rows.len()];
+    for show_values in [false, true] {
+        let paths =
+            |part| heapdiff::trace::class_paths_in_parts(&cmp, &a, &b, &ignored, show_values, part);
+        let whole = paths(usize::MAX);
+        assert!(whole.values().map(Vec::len).sum::<usize>() >= 10);
+        for part in [300, 2_000, 20_000] {
+            assert_eq!(paths(part), whole, "parts of {part} instances");
+        }
+    }
+}

@@ -71,7 +71,7 @@ pub struct PathStep {
 }
 
 /// Instances of one class that share a retainer path.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PathRow {
     /// New instances (or leak candidates, in a series) this path holds.
     pub count: u64,

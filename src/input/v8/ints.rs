@@ -446,7 +446,8 @@ fn fast_run<S: RecordSink>(
                 1..=8 => digits_value(word(b, start), digits) as u64,
                 9 | 10 => {
                     let high = digits_value(word(b, start), 8) as u64;
-                    high * [10, 100][digits - 9] + digits_value(word(b, start + 8), digits - 8) as u64
+                    high * [10, 100][digits - 9]
+                        + digits_value(word(b, start + 8), digits - 8) as u64
                 }
                 _ => return Ok(start),
             };
@@ -629,7 +630,9 @@ mod tests {
         block[63] = b',';
         let m = block_masks(&block);
         let bits = |f: fn(u8) -> bool| {
-            (0..64).filter(|&j| f(block[j])).fold(0u64, |acc, j| acc | 1 << j)
+            (0..64)
+                .filter(|&j| f(block[j]))
+                .fold(0u64, |acc, j| acc | 1 << j)
         };
         assert_eq!(m.digits, bits(|c| c.is_ascii_digit()));
         assert_eq!(m.commas, bits(|c| c == b','));
@@ -648,7 +651,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let v = match x % 7 {
-                0 => (x >> 8) as u32,      // up to ten digits
+                0 => (x >> 8) as u32,       // up to ten digits
                 1 => (x >> 40) as u32 % 10, // one digit
                 _ => (x >> 20) as u32 % 100_000_000,
             };
