@@ -57,16 +57,27 @@ impl ClassDelta {
 /// Node ordinals of `g` sorted by id (ties by ordinal), packed as `id << 32 | ordinal`.
 /// Zero-size nodes are left out, as in [`class_stats`].
 pub fn sorted_ids(g: &HeapGraph) -> Vec<u64> {
+    // One slot per node (an indexed collect writes in place, on all cores); nodes without a
+    // size get the largest key and are cut off after sorting.
+    const NONE: u64 = u64::MAX;
     let mut v: Vec<u64> = g
         .node_id
         .par_iter()
+        .zip(g.self_size.par_iter())
         .enumerate()
-        .filter(|&(i, _)| g.self_size[i] != 0)
-        .map(|(i, &id)| (id as u64) << 32 | i as u64)
+        .map(|(i, (&id, &size))| {
+            if size != 0 {
+                (id as u64) << 32 | i as u64
+            } else {
+                NONE
+            }
+        })
         .collect();
     // Ordinals are generated in order, so a snapshot whose ids follow its node order (a
-    // first snapshot of a process usually does) is already sorted.
-    if !v.is_sorted() {
+    // first snapshot of a process usually does) is already sorted once the cuts are gone.
+    let sorted = v.iter().filter(|&&x| x != NONE).is_sorted();
+    v.retain(|&x| x != NONE);
+    if !sorted {
         v.par_sort_unstable();
     }
     v
@@ -130,22 +141,46 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
     let ord = |x: u64| (x & 0xffff_ffff) as usize;
     let class_b = |x: u64| map_b[before.class_of[ord(x)] as usize];
     let class_a = |x: u64| map_a[after.class_of[ord(x)] as usize];
-    // Pass 1: how many shared ids agree on their class?
+    // One merge of the two id lists: how many shared ids agree on their class, and (kept
+    // only if that says the ids are comparable) new and deleted objects per class.
+    let size_b = |x: u64| before.self_size[ord(x)] as u64;
+    let size_a = |x: u64| after.self_size[ord(x)] as u64;
+    let mut by_id = vec![[0u64; 4]; rows.len()]; // added count, size; removed count, size
+    let mut new_in_after = BitSet::new(after.node_count());
     let (mut common, mut same) = (0u64, 0u64);
     let (mut i, mut j) = (0, 0);
-    while i < ids_b.len() && j < ids_a.len() {
-        let (b, a) = (ids_b[i] >> 32, ids_a[j] >> 32);
-        if b == a {
-            common += 1;
-            if class_b(ids_b[i]) == class_a(ids_a[j]) {
-                same += 1;
+    while i < ids_b.len() || j < ids_a.len() {
+        let ib = ids_b.get(i).map(|x| x >> 32);
+        let ia = ids_a.get(j).map(|x| x >> 32);
+        match (ib, ia) {
+            (Some(b), Some(a)) if b == a => {
+                let (cb, ca) = (class_b(ids_b[i]), class_a(ids_a[j]));
+                common += 1;
+                if cb == ca {
+                    same += 1;
+                } else {
+                    by_id[cb][2] += 1;
+                    by_id[cb][3] += size_b(ids_b[i]);
+                    by_id[ca][0] += 1;
+                    by_id[ca][1] += size_a(ids_a[j]);
+                    new_in_after.set(ord(ids_a[j]));
+                }
+                i += 1;
+                j += 1;
             }
-            i += 1;
-            j += 1;
-        } else if b < a {
-            i += 1;
-        } else {
-            j += 1;
+            (Some(b), a) if a.is_none_or(|a| b < a) => {
+                let c = class_b(ids_b[i]);
+                by_id[c][2] += 1;
+                by_id[c][3] += size_b(ids_b[i]);
+                i += 1;
+            }
+            _ => {
+                let c = class_a(ids_a[j]);
+                by_id[c][0] += 1;
+                by_id[c][1] += size_a(ids_a[j]);
+                new_in_after.set(ord(ids_a[j]));
+                j += 1;
+            }
         }
     }
     let min_shared = MIN_SHARED_IDS
@@ -153,43 +188,12 @@ pub fn compare(before: &HeapGraph, after: &HeapGraph) -> Comparison {
         .max(1);
     let ids_comparable =
         common >= min_shared && same as f64 >= SAME_PROCESS_ID_AGREEMENT * common as f64;
-    let mut new_in_after = BitSet::new(after.node_count());
     if ids_comparable {
-        // Pass 2: new and deleted objects per class.
-        let size_b = |x: u64| before.self_size[ord(x)] as u64;
-        let size_a = |x: u64| after.self_size[ord(x)] as u64;
-        let (mut i, mut j) = (0, 0);
-        while i < ids_b.len() || j < ids_a.len() {
-            let ib = ids_b.get(i).map(|x| x >> 32);
-            let ia = ids_a.get(j).map(|x| x >> 32);
-            match (ib, ia) {
-                (Some(b), Some(a)) if b == a => {
-                    let (cb, ca) = (class_b(ids_b[i]), class_a(ids_a[j]));
-                    if cb != ca {
-                        rows[cb].removed_count += 1;
-                        rows[cb].removed_size += size_b(ids_b[i]);
-                        rows[ca].added_count += 1;
-                        rows[ca].added_size += size_a(ids_a[j]);
-                        new_in_after.set(ord(ids_a[j]));
-                    }
-                    i += 1;
-                    j += 1;
-                }
-                (Some(b), a) if a.is_none_or(|a| b < a) => {
-                    let c = class_b(ids_b[i]);
-                    rows[c].removed_count += 1;
-                    rows[c].removed_size += size_b(ids_b[i]);
-                    i += 1;
-                }
-                _ => {
-                    let c = class_a(ids_a[j]);
-                    rows[c].added_count += 1;
-                    rows[c].added_size += size_a(ids_a[j]);
-                    new_in_after.set(ord(ids_a[j]));
-                    j += 1;
-                }
-            }
+        for (r, [ac, asz, rc, rsz]) in rows.iter_mut().zip(by_id) {
+            (r.added_count, r.added_size, r.removed_count, r.removed_size) = (ac, asz, rc, rsz);
         }
+    } else {
+        new_in_after = BitSet::new(after.node_count());
     }
     for r in rows.iter_mut() {
         r.by_id = ids_comparable;
