@@ -43,6 +43,16 @@ pub fn load_v8(path: &Path) -> Result<HeapGraph> {
 
 /// [`load_v8`], telling `phase` what it is doing (for progress display).
 pub fn load_v8_with(path: &Path, phase: &(dyn Fn(&'static str) + Sync)) -> Result<HeapGraph> {
+    load_v8_for(path, phase, false)
+}
+
+/// [`load_v8_with`]; with `paths`, the graph's retainer paths are prepared while it is built
+/// (for snapshots that will be compared).
+pub fn load_v8_for(
+    path: &Path,
+    phase: &(dyn Fn(&'static str) + Sync),
+    paths: bool,
+) -> Result<HeapGraph> {
     let t = Instant::now();
     phase("reading");
     let bytes = input::read_bytes(path)?;
@@ -71,7 +81,7 @@ pub fn load_v8_with(path: &Path, phase: &(dyn Fn(&'static str) + Sync)) -> Resul
     let parse_time = t.elapsed();
     let parse_steps = std::mem::take(&mut snap.timings);
     phase("dominators");
-    let mut g = HeapGraph::build(snap);
+    let mut g = HeapGraph::build_with(snap, paths);
     g.timings.splice(0..0, parse_steps);
     g.timings.insert(0, ("read + parse", parse_time));
     phase("done");
@@ -126,7 +136,7 @@ pub fn load_all(paths: &[std::path::PathBuf], progress: &Progress) -> Result<Vec
     paths
         .par_iter()
         .enumerate()
-        .map(|(i, p)| load_v8_with(p, &|ph| progress.phase(i, ph)))
+        .map(|(i, p)| load_v8_for(p, &|ph| progress.phase(i, ph), true))
         .collect()
 }
 
@@ -308,7 +318,7 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             let gs: Vec<HeapGraph> = [0, n - 1]
                 .par_iter()
                 .zip(ends.par_iter())
-                .map(|(&i, p)| load_v8_with(p, &|ph| progress.phase(i, ph)))
+                .map(|(&i, p)| load_v8_for(p, &|ph| progress.phase(i, ph), true))
                 .collect::<Result<_>>()?;
             let mut middle = Vec::new();
             for (i, (path, name)) in cfg

@@ -80,6 +80,13 @@ pub struct HeapGraph {
 impl HeapGraph {
     /// Run every phase on a parsed snapshot.
     pub fn build(s: Snapshot) -> HeapGraph {
+        Self::build_with(s, false)
+    }
+
+    /// [`HeapGraph::build`]; with `paths`, also the retainer-path parents (which
+    /// [`HeapGraph::path_parents`] otherwise computes on first use), on the core the
+    /// sequential retained-size sweep leaves free. For graphs whose paths will be traced.
+    pub fn build_with(s: Snapshot, paths: bool) -> HeapGraph {
         fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
             let t = Instant::now();
             let v = f();
@@ -166,19 +173,35 @@ impl HeapGraph {
                 })
             },
         );
-        let ((idom, retained, (class_stats, topmost)), t_stats) = timed(|| {
-            let retained = retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-            drop(dom.order);
-            let stats = retained::compute_class_stats(
-                s.root,
-                &dom.idom,
-                &cls.class_of,
-                &s.self_size,
-                &retained,
-                cls.names.len(),
-            );
-            (dom.idom, retained, stats)
-        });
+        let (((idom, retained, (class_stats, topmost)), t_stats), parents) = rayon::join(
+            || {
+                timed(|| {
+                    let retained =
+                        retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+                    drop(dom.order);
+                    let stats = retained::compute_class_stats(
+                        s.root,
+                        &dom.idom,
+                        &cls.class_of,
+                        &s.self_size,
+                        &retained,
+                        cls.names.len(),
+                    );
+                    (dom.idom, retained, stats)
+                })
+            },
+            || {
+                paths.then(|| {
+                    parents::path_parents_of(&parents::ParentInput {
+                        root: s.root,
+                        first_edge: &first_edge,
+                        edge_type: &s.edge_type,
+                        edge_to: &s.edge_to,
+                        distance: &distance,
+                    })
+                })
+            },
+        );
         let timings = vec![
             ("retainers", t_retainers),
             ("essential + DFS", t_number),
@@ -214,7 +237,10 @@ impl HeapGraph {
             class_of: cls.class_of,
             class_names: cls.names,
             timings,
-            path_parents: std::sync::OnceLock::new(),
+            path_parents: match parents {
+                Some(p) => std::sync::OnceLock::from(p),
+                None => std::sync::OnceLock::new(),
+            },
         }
     }
 

@@ -34,8 +34,28 @@ pub fn visibility(edge_type: u8) -> u8 {
 /// The chosen retainer edge of every node, or [`NO_PARENT`]; `None` for graphs of
 /// [`MAX_EDGES`] edges or more (callers then scan retainers one node at a time).
 pub fn path_parents(g: &HeapGraph) -> Option<Vec<u32>> {
-    let n = g.node_count();
-    if g.edge_count() >= MAX_EDGES {
+    path_parents_of(&ParentInput {
+        root: g.root,
+        first_edge: &g.first_edge,
+        edge_type: &g.edge_type,
+        edge_to: &g.edge_to,
+        distance: &g.distance,
+    })
+}
+
+/// What [`path_parents_of`] reads (so it can run before the graph is assembled).
+pub struct ParentInput<'a> {
+    pub root: u32,
+    pub first_edge: &'a [u32],
+    pub edge_type: &'a [u8],
+    pub edge_to: &'a [u32],
+    pub distance: &'a [u32],
+}
+
+/// [`path_parents`] from the columns it needs.
+pub fn path_parents_of(g: &ParentInput<'_>) -> Option<Vec<u32>> {
+    let n = g.first_edge.len() - 1;
+    if g.edge_to.len() >= MAX_EDGES {
         return None;
     }
     let best: Vec<AtomicU32> = (0..n).map(|_| AtomicU32::new(NO_PARENT)).collect();
