@@ -29,8 +29,9 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
 fn pair(before: &str, after: &str, runs: usize) {
     use heapdiff::detect::{detect_all, DetectCtx};
     let (b, a) = rayon::join(
-        || heapdiff::load_v8(before.as_ref()).expect("load before"),
-        || heapdiff::load_v8(after.as_ref()).expect("load after"),
+        // As the binary loads a pair: path parents prepared during the graph build.
+        || heapdiff::load_v8_for(before.as_ref(), &|_| {}, true).expect("load before"),
+        || heapdiff::load_v8_for(after.as_ref(), &|_| {}, true).expect("load after"),
     );
     let opts = heapdiff::report::ReportOptions::default();
     let (mut model, mut detect, mut paths) = (Vec::new(), Vec::new(), Vec::new());
