@@ -126,11 +126,9 @@ pub fn number_nodes(
 
 /// What phase two reads: the numbering and the essential retainers.
 pub struct DomInput<'a> {
-    pub first_retainer: &'a [u32],
-    pub retainer_edge: &'a [u32],
-    /// Source node of every retainer slot; only the first pass reads it, and it is freed
-    /// as soon as that is done.
-    pub retainer_node: Vec<u32>,
+    /// The retainers with each slot's source beside its edge; only the first pass reads the
+    /// sources, and they are freed as soon as that is done.
+    pub retainers: super::retainers::Slots,
     pub essential: &'a BitSet,
     /// Nodes with more than one essential retainer; the others' only one is their DFS
     /// parent, which is then their semidominator and immediate dominator.
@@ -161,7 +159,11 @@ pub struct FirstPass {
 /// Memory is what bounds this step on big heaps (it is the peak of a load), so the
 /// retainers' sources are first turned into preorder numbers in place, which frees `pre`,
 /// and the forest itself is only built by [`finish`], once the sources are freed too.
-pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
+pub fn first_pass(
+    num: Numbering,
+    g: DomInput<'_>,
+    chunk: usize,
+) -> (FirstPass, super::retainers::Retainers) {
     use rayon::prelude::*;
     let Numbering {
         pre,
@@ -169,11 +171,12 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
         parent,
         reached,
     } = num;
-    let mut source_pre = g.retainer_node;
-    source_pre
+    let mut r = g.retainers;
+    r.slots
         .par_chunks_mut(1 << 16)
-        .for_each(|c| c.iter_mut().for_each(|x| *x = pre[*x as usize]));
+        .for_each(|c| c.iter_mut().for_each(|x| x[1] = pre[x[1] as usize]));
     drop(pre);
+    let (first_retainer, slots_of) = (&r.first_retainer, &r.slots);
     let numbered = vertex.len() - 1;
     let mut semi: Vec<u32> = vec![0; numbered + 1];
     let later: Vec<Vec<u32>> = semi
@@ -200,11 +203,8 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
                 }
                 let mut s = w;
                 let mut waiting = false;
-                let slots = g.first_retainer[node] as usize..g.first_retainer[node + 1] as usize;
-                for (&e, &v) in g.retainer_edge[slots.clone()]
-                    .iter()
-                    .zip(&source_pre[slots])
-                {
+                let slots = first_retainer[node] as usize..first_retainer[node + 1] as usize;
+                for &[e, v] in &slots_of[slots] {
                     if !g.essential.get(e as usize) {
                         continue;
                     }
@@ -223,14 +223,15 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
             later
         })
         .collect();
-    FirstPass {
+    let first = FirstPass {
         vertex,
         parent,
         semi,
         later,
         chunk,
         reached,
-    }
+    };
+    (first, r.into_edges())
 }
 
 /// The sequential rest: the forest candidates by link-eval in reverse preorder, then each
@@ -395,16 +396,14 @@ mod tests {
             }
             once.set(t as usize);
         }
-        let (r, retainer_node) = super::super::retainers::build_retainers(first_edge, edge_to);
+        let retainers = super::super::retainers::build_retainers(first_edge, edge_to);
         let num = number_nodes(0, first_edge, edge_to, &essential, &once);
         let input = DomInput {
-            first_retainer: &r.first_retainer,
-            retainer_edge: &r.retainer_edge,
-            retainer_node,
+            retainers,
             essential: &essential,
             many_retainers: &many,
         };
-        finish(first_pass(num, input, chunk)).idom
+        finish(first_pass(num, input, chunk).0).idom
     }
 
     #[test]

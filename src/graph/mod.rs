@@ -110,7 +110,7 @@ impl HeapGraph {
         // retainers' sources are alive together), so whatever can wait does: the classes
         // and the distances run beside the sequential rest of the dominators.
         let (
-            (((r, retainer_node), sources), t_retainers),
+            ((retainer_slots, sources), t_retainers),
             ((essential, numbering, many_retainers), t_number),
         ) = rayon::join(
             || {
@@ -135,13 +135,11 @@ impl HeapGraph {
                 })
             },
         );
-        let (first, t_first) = timed(|| {
+        let ((first, r), t_first) = timed(|| {
             dominators::first_pass(
                 numbering,
                 dominators::DomInput {
-                    first_retainer: &r.first_retainer,
-                    retainer_edge: &r.retainer_edge,
-                    retainer_node,
+                    retainers: retainer_slots,
                     essential: &essential,
                     many_retainers: &many_retainers,
                 },

@@ -1,11 +1,12 @@
 //! Reverse CSR: for every node, the edges that point at it.
 //!
 //! A counting sort of all edges by target (DevTools' `buildRetainers`): count, prefix-sum,
-//! then fill in edge order, so each node's retainers are ordered by source ordinal. The
-//! sources are kept only while the dominators need them (`retainer_node`, given back
-//! separately); after that [`super::csr::SourceIndex`] finds an edge's source.
-//! Cost: two passes over the edges; memory: 4 bytes per edge plus 4 per node, and 4 more
-//! per edge until the dominators' first pass is done.
+//! then fill in edge order, so each node's retainers are ordered by source ordinal. Each
+//! slot is filled with its edge and its source side by side (one random write per edge,
+//! not two): the dominators' first pass reads both, then [`Slots::into_edges`] keeps the
+//! edges in place and frees the sources; after that [`super::csr::SourceIndex`] finds an
+//! edge's source. Cost: two passes over the edges; memory: 4 bytes per edge plus 4 per
+//! node, and 4 more per edge until the dominators' first pass is done.
 
 pub struct Retainers {
     /// `first_retainer[i]..first_retainer[i+1]` index `retainer_edge`.
@@ -13,8 +14,32 @@ pub struct Retainers {
     pub retainer_edge: Vec<u32>,
 }
 
-/// The reverse CSR, and the source node of every retainer slot (a transient column).
-pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> (Retainers, Vec<u32>) {
+/// The retainer slots while the sources are still needed: `[edge, source]` per slot.
+pub struct Slots {
+    pub first_retainer: Vec<u32>,
+    pub slots: Vec<[u32; 2]>,
+}
+
+impl Slots {
+    /// Drop the sources: the edges are moved to the front of the same block, which is then
+    /// shrunk where it is (its tail goes back to the system; nothing is copied).
+    pub fn into_edges(self) -> Retainers {
+        let m = self.slots.len();
+        let mut v = self.slots.into_flattened();
+        for i in 0..m {
+            v[i] = v[2 * i];
+        }
+        v.truncate(m);
+        v.shrink_to_fit();
+        Retainers {
+            first_retainer: self.first_retainer,
+            retainer_edge: v,
+        }
+    }
+}
+
+/// The reverse CSR with the source of every slot beside its edge.
+pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Slots {
     let n = first_edge.len() - 1;
     let m = edge_to.len();
     let mut first = vec![0u32; n + 1];
@@ -25,22 +50,17 @@ pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> (Retainers, Vec<u
         first[i + 1] += first[i];
     }
     let mut fill = first.clone();
-    let mut retainer_edge = vec![0u32; m];
-    let mut retainer_node = vec![0u32; m];
+    let mut slots = vec![[0u32; 2]; m];
     for src in 0..n {
         for e in first_edge[src]..first_edge[src + 1] {
             let t = edge_to[e as usize] as usize;
             let slot = fill[t] as usize;
             fill[t] += 1;
-            retainer_edge[slot] = e;
-            retainer_node[slot] = src as u32;
+            slots[slot] = [e, src as u32];
         }
     }
-    (
-        Retainers {
-            first_retainer: first,
-            retainer_edge,
-        },
-        retainer_node,
-    )
+    Slots {
+        first_retainer: first,
+        slots,
+    }
 }
