@@ -60,7 +60,7 @@ const TASK_SHARE: u64 = 64;
 /// each class are open on the current path; those instances are returned too.
 ///
 /// The walk runs on all cores: the top of the tree (nodes retaining more than
-/// 1/[`TASK_SHARE`] of the heap) is walked first, on one core; the subtrees hanging below it
+/// 1/`TASK_SHARE` = 1/64 of the heap) is walked first, on one core; the subtrees hanging below it
 /// are grouped into tasks, each carrying the classes open on its path from the root, and
 /// walked by one worker per core. (A heap shaped like one long chain keeps most of the walk
 /// in the top part; the result is the same either way.)
