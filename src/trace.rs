@@ -378,20 +378,15 @@ pub fn owner_start(steps: &[PathStep]) -> usize {
 /// matched between snapshots (whether a step was seen repeating depends on what else was
 /// traced, not on the path).
 pub fn plain_key(steps: &[PathStep]) -> String {
-    let mut k = String::new();
-    for s in steps {
-        k.push_str(&s.edge_type);
-        k.push(':');
-        k.push_str(&s.edge);
-        k.push('>');
-        k.push_str(&s.node);
-        k.push('\u{1f}');
-    }
-    k
+    path_text(steps, false)
 }
 
 /// A path as one string: `edge_type:edge>class` per step, `*` on repeated steps.
 pub fn signature_key(steps: &[PathStep]) -> String {
+    path_text(steps, true)
+}
+
+fn path_text(steps: &[PathStep], marks: bool) -> String {
     let mut k = String::new();
     for s in steps {
         k.push_str(&s.edge_type);
@@ -399,7 +394,7 @@ pub fn signature_key(steps: &[PathStep]) -> String {
         k.push_str(&s.edge);
         k.push('>');
         k.push_str(&s.node);
-        if s.repeated {
+        if marks && s.repeated {
             k.push('*');
         }
         k.push('\u{1f}');
