@@ -124,24 +124,38 @@ pub fn compute_class_stats(
     let mut open_list: Vec<u32> = Vec::new();
     let mut contexts: Vec<u32> = Vec::new();
     let mut tasks: Vec<Task> = Vec::new();
+    // Entering a node opens its class (counting its retained size into `ret` and marking
+    // it topmost if no instance was open); leaving closes it. Both say whether the class
+    // went from closed to open, or back.
+    let open_node = |v: usize, open: &mut [u32], ret: &mut [u64]| -> bool {
+        if !counted(v) {
+            return false;
+        }
+        let c = class_of[v] as usize;
+        let first = open[c] == 0;
+        if first {
+            ret[c] += retained[v];
+            mark(v);
+        }
+        open[c] += 1;
+        first
+    };
+    let close_node = |v: usize, open: &mut [u32]| -> bool {
+        if !counted(v) {
+            return false;
+        }
+        let c = class_of[v] as usize;
+        open[c] -= 1;
+        open[c] == 0
+    };
     let mut enter = |v: usize, open: &mut [u32], open_list: &mut Vec<u32>| {
-        if counted(v) {
-            let c = class_of[v] as usize;
-            if open[c] == 0 {
-                top_retained[c] += retained[v];
-                mark(v);
-                open_list.push(c as u32);
-            }
-            open[c] += 1;
+        if open_node(v, open, &mut top_retained) {
+            open_list.push(class_of[v]);
         }
     };
     let leave = |v: usize, open: &mut [u32], open_list: &mut Vec<u32>| {
-        if counted(v) {
-            let c = class_of[v] as usize;
-            open[c] -= 1;
-            if open[c] == 0 {
-                open_list.pop();
-            }
+        if close_node(v, open) {
+            open_list.pop();
         }
     };
     let r = root as usize;
@@ -233,29 +247,17 @@ pub fn compute_class_stats(
                     open[c as usize] += 1;
                 }
                 for &w in &children[t.kids.0 as usize..t.kids.1 as usize] {
-                    let mut visit = |v: usize, open: &mut [u32]| {
-                        if counted(v) {
-                            let c = class_of[v] as usize;
-                            if open[c] == 0 {
-                                ret[c] += retained[v];
-                                mark(v);
-                            }
-                            open[c] += 1;
-                        }
-                    };
-                    visit(w as usize, &mut open);
+                    open_node(w as usize, &mut open, &mut ret);
                     stack.push((w, first_child[w as usize]));
                     while let Some(top) = stack.last_mut() {
                         let v = top.0 as usize;
                         if top.1 < first_child[v + 1] {
                             let x = children[top.1 as usize];
                             top.1 += 1;
-                            visit(x as usize, &mut open);
+                            open_node(x as usize, &mut open, &mut ret);
                             stack.push((x, first_child[x as usize]));
                         } else {
-                            if counted(v) {
-                                open[class_of[v] as usize] -= 1;
-                            }
+                            close_node(v, &mut open);
                             stack.pop();
                         }
                     }
