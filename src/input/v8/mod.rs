@@ -570,16 +570,16 @@ fn parse_edges(
 /// One chunk's closure positions (few, so each chunk collects its own).
 struct LocationSink {
     roles: [usize; 4],
-    node_stride: u32,
+    node_stride: Stride,
     out: Vec<Location>,
 }
 
 impl ints::RecordSink for &mut LocationSink {
     fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
         let [o, s, l, c] = self.roles;
-        if rec[o] % self.node_stride == 0 {
+        if let Some(node) = self.node_stride.ordinal(rec[o]) {
             self.out.push(Location {
-                node: rec[o] / self.node_stride,
+                node,
                 script_id: rec[s],
                 line: rec[l],
                 column: rec[c],
@@ -602,7 +602,7 @@ fn parse_locations(
         .iter()
         .map(|_| LocationSink {
             roles: meta.location_roles,
-            node_stride: meta.node_roles.len() as u32,
+            node_stride: Stride::new(meta.node_roles.len() as u32),
             out: Vec::new(),
         })
         .collect();
