@@ -437,11 +437,15 @@ fn fast_run<S: RecordSink>(
             break;
         }
         let base = start;
+        // Bit j: byte j - 1 is a newline. (The byte before the block is not one: a newline
+        // in a block's last byte ends the fast path.)
+        let newline_before = m.newlines << 1;
         while commas != 0 {
-            let p = base + commas.trailing_zeros() as usize;
+            let at = commas.trailing_zeros();
+            let p = base + at as usize;
             commas &= commas - 1;
             let len = p - start;
-            let digits = len - (len > 0 && b[p - 1] == b'\n') as usize;
+            let digits = len - ((newline_before >> at) & 1) as usize;
             let v = match digits {
                 1..=8 => digits_value(word(b, start), digits) as u64,
                 9 | 10 => {
