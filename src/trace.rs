@@ -17,7 +17,7 @@
 use crate::diff::Comparison;
 use crate::fasthash::FastMap;
 use crate::graph::distance::UNREACHABLE;
-use crate::graph::{BitSet, HeapGraph};
+use crate::graph::{prefetch, BitSet, HeapGraph};
 use crate::input::v8::edge_kind;
 use crate::report::{PathRow, PathStep};
 use rayon::prelude::*;
@@ -500,19 +500,6 @@ fn slot_of(g: &HeapGraph, v: usize, row_of: &[usize], slot_of_row: &[usize]) -> 
 
 /// How many nodes ahead [`trace_range`] asks for a node's path edge.
 const PREFETCH_AHEAD: usize = 16;
-
-/// A hint to bring `x`'s cache line in; no effect on what the program computes.
-#[inline(always)]
-fn prefetch<T>(x: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and reads nothing the program sees.
-    unsafe {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        _mm_prefetch::<_MM_HINT_T0>(x as *const T as *const i8);
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = x;
-}
 
 /// How one snapshot is traced: the node ranges of its parts.
 fn trace_parts(

@@ -25,6 +25,41 @@ pub struct DistanceInput<'a> {
     pub strings: &'a Strings,
 }
 
+/// How far ahead in the queue [`prefetch_ahead`] asks for each of the three dependent reads
+/// of a node's turn: its edge offsets, its first edges, its targets' distances. Measured on
+/// large-b (median of 9): none 377 ms, (24, 12, 4) 380, (40, 20, 8) 347, (64, 32, 12) 282,
+/// (96, 48, 16) 339.
+const AHEAD: [usize; 3] = [64, 32, 12];
+/// Targets per node whose distance is asked for ahead.
+const AHEAD_TARGETS: usize = 8;
+
+/// A BFS node's turn costs three cache misses in a row (offsets, edges, distances of the
+/// targets); the queue says which nodes come next, so each read is asked for while nodes
+/// before it are handled, the later reads of a node from the earlier ones already cached.
+#[inline(always)]
+fn prefetch_ahead(g: &DistanceInput<'_>, queue: &[u32], head: usize, dist: &[u32]) {
+    use super::prefetch;
+    if let Some(&u) = queue.get(head + AHEAD[0]) {
+        prefetch(&g.first_edge[u as usize]);
+    }
+    if let Some(&u) = queue.get(head + AHEAD[1]) {
+        let first = g.first_edge[u as usize] as usize;
+        if first < g.edge_to.len() {
+            prefetch(&g.edge_to[first]);
+            prefetch(&g.edge_type[first]);
+        }
+    }
+    if let Some(&u) = queue.get(head + AHEAD[2]) {
+        let (lo, hi) = (
+            g.first_edge[u as usize] as usize,
+            g.first_edge[u as usize + 1] as usize,
+        );
+        for &w in &g.edge_to[lo..hi.min(lo + AHEAD_TARGETS)] {
+            prefetch(&dist[w as usize]);
+        }
+    }
+}
+
 pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
     let n = g.first_edge.len() - 1;
     let find = |s: &str| (0..g.strings.len() as u32).find(|&i| g.strings.get(i) == s);
@@ -62,6 +97,7 @@ pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
     let bfs = |queue: &mut Vec<u32>, dist: &mut Vec<u32>| {
         let mut head = 0;
         while head < queue.len() {
+            prefetch_ahead(g, queue, head, dist);
             let v = queue[head] as usize;
             head += 1;
             let d = dist[v] + 1;
