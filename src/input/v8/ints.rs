@@ -347,8 +347,9 @@ fn digits_value(w: u64, len: usize) -> u32 {
     d as u32
 }
 
-/// Bytes `fast_run` needs past a block's start: the block and a two-word number read.
-const RUN_TAIL: usize = 64 + 16;
+/// Bytes `fast_run` needs past a block's start: the block and a two-word number read that
+/// starts at its end (64 + 16 would do; a round window keeps every offset check away).
+const RUN_TAIL: usize = 96;
 
 /// Bit masks of one 64-byte block: its digits, commas and newlines (bit j = byte j).
 #[derive(Clone, Copy)]
@@ -422,7 +423,10 @@ fn fast_run<S: RecordSink>(
 ) -> Result<usize, ParseError> {
     let mut start = i;
     while start + RUN_TAIL <= b.len() {
-        let block: &[u8; 64] = b[start..start + 64].try_into().expect("64 bytes");
+        // The block and the bytes a number read from it may reach past its end, as one
+        // fixed-size window: offsets inside it need no bounds checks.
+        let win: &[u8; RUN_TAIL] = b[start..start + RUN_TAIL].try_into().expect("window");
+        let block: &[u8; 64] = win[..64].try_into().expect("64 bytes");
         let m = block_masks(block);
         // Only commas before the first byte that breaks the layout; a newline must be
         // followed by a comma (a newline in the block's last byte counts as breaking it).
@@ -436,31 +440,32 @@ fn fast_run<S: RecordSink>(
         if commas == 0 {
             break;
         }
-        let base = start;
         // Bit j: byte j - 1 is a newline. (The byte before the block is not one: a newline
         // in a block's last byte ends the fast path.)
         let newline_before = m.newlines << 1;
+        // Start of the current number, in the window.
+        let mut s = 0usize;
         while commas != 0 {
-            let at = commas.trailing_zeros();
-            let p = base + at as usize;
+            let at = commas.trailing_zeros() as usize;
             commas &= commas - 1;
-            let len = p - start;
-            let digits = len - ((newline_before >> at) & 1) as usize;
+            let digits = at - s - ((newline_before >> at) & 1) as usize;
             let v = match digits {
-                1..=8 => digits_value(word(b, start), digits) as u64,
+                1..=8 => digits_value(word(win, s), digits),
                 9 | 10 => {
-                    let high = digits_value(word(b, start), 8) as u64;
-                    high * [10, 100][digits - 9]
-                        + digits_value(word(b, start + 8), digits - 8) as u64
+                    let high = digits_value(word(win, s), 8) as u64;
+                    let v = high * [10, 100][digits - 9]
+                        + digits_value(word(win, s + 8), digits - 8) as u64;
+                    if v > u32::MAX as u64 {
+                        return Ok(start + s);
+                    }
+                    v as u32
                 }
-                _ => return Ok(start),
+                _ => return Ok(start + s),
             };
-            if v > u32::MAX as u64 {
-                return Ok(start);
-            }
-            out.put(v as u32)?;
-            start = p + 1;
+            out.put(v)?;
+            s = at + 1;
         }
+        start += s;
         if usable != u64::MAX {
             break;
         }
