@@ -13,7 +13,7 @@
 //! parallel, over the retainers, settles every candidate not needing the forest
 //! (predecessors numbered below the vertex, single-retainer vertices), and [`finish`] runs
 //! the sequential link-eval pass over the rest (on a 9M-node Node heap, 10.7M of 29M edges;
-//! a vertex with many of them has them evaluated on all cores, see [`MANY_CANDIDATES`]),
+//! a vertex with many of them has them evaluated on all cores, see `MANY_CANDIDATES`),
 //! then the NCA climb.
 //! Cost: O(m α(m, n)); memory while running: 4 bytes per retainer (its source, first pass
 //! only), 16 per node for the forest, 4 per forest candidate.
@@ -282,18 +282,19 @@ fn finish_with(fp: FirstPass, many: usize) -> Dominators {
                     start -= 1;
                 }
                 let candidates = &chunk_later[start..end - 1];
-                if candidates.len() >= many {
-                    let (m, long) = eval_many(candidates, w as u32, &f);
+                // Many candidates: most evaluated at once, the long paths left for below.
+                let long;
+                let one_by_one = if candidates.len() >= many {
+                    let m;
+                    (m, long) = eval_many(candidates, w as u32, &f);
                     s = s.min(m);
-                    for v in long {
-                        compress(v, w as u32, &mut f, &mut path);
-                        s = s.min(f[v as usize].best);
-                    }
+                    &long
                 } else {
-                    for &v in candidates {
-                        compress(v, w as u32, &mut f, &mut path);
-                        s = s.min(f[v as usize].best);
-                    }
+                    candidates
+                };
+                for &v in one_by_one {
+                    compress(v, w as u32, &mut f, &mut path);
+                    s = s.min(f[v as usize].best);
                 }
                 end = start;
             }
@@ -441,15 +442,7 @@ mod tests {
                 edges.push((a, b));
             }
         }
-        edges.sort();
-        let mut first_edge = vec![0u32; n + 1];
-        for &(a, _) in &edges {
-            first_edge[a as usize + 1] += 1;
-        }
-        for i in 0..n {
-            first_edge[i + 1] += first_edge[i];
-        }
-        (first_edge, edges.iter().map(|&(_, b)| b).collect())
+        csr(n, edges)
     }
 
     fn idoms(first_edge: &[u32], edge_to: &[u32], chunk: usize) -> Vec<u32> {

@@ -4,7 +4,7 @@
 //! The integer sections are the exception: their end is found by the parallel comma count
 //! that also plans their parse ([`super::ints::count_to_end`]).
 //!
-//! The sections the parser reads next ([`READ_NEXT`]) stay mapped: dropping their pages now
+//! The sections the parser reads next (`READ_NEXT`) stay mapped: dropping their pages now
 //! and faulting them in again a moment later cost large-b (753 MB) 0.3 s of system time and
 //! 0.34 s of wall time (3.27 → 2.93 s, median of 5), at the same peak RSS, which comes later,
 //! in the graph build. The parser drops them chunk by chunk as it finishes them. Every other
@@ -119,7 +119,7 @@ pub fn top_level_sections(
 const INTEGER_SECTIONS: [&str; 3] = ["nodes", "edges", "locations"];
 
 /// Sections the parser reads right after the scan, whose pages the scan leaves mapped.
-pub const READ_NEXT: [&str; 5] = ["snapshot", "nodes", "edges", "strings", "locations"];
+const READ_NEXT: [&str; 5] = ["snapshot", "nodes", "edges", "strings", "locations"];
 
 fn truncated(b: &[u8], inside: &str) -> ParseError {
     ParseError::at(b.len(), format!("file ends inside {inside} (truncated?)"))
