@@ -55,7 +55,7 @@ pub fn number_nodes(
     let n = first_edge.len() - 1;
     let root = root as usize;
     // Preorder numbers start at 1; 0 means "not reached" and is the forest's null link.
-    let mut pre = vec![0u32; n];
+    let mut pre = super::filled(n, 0u32);
     let mut vertex = vec![0u32; n + 1];
     let mut parent = vec![0u32; n + 1];
     let mut count = 1u32;

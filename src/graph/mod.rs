@@ -32,6 +32,24 @@ pub(crate) fn prefetch<T>(x: &T) {
     let _ = x;
 }
 
+/// A vector of `n` copies of `value`, every page written on all cores before it is returned.
+///
+/// `vec![0; n]` gets untouched zero pages from the allocator; an array that is then read
+/// before it is written (a visited mark, a counter) has its pages mapped to the shared zero
+/// page first, and every later write costs a copy-on-write fault and a TLB flush on the other
+/// cores, a 4 KiB page at a time (huge pages are lost too). Writing the pages up front makes
+/// each fault an ordinary first touch, spread over the cores.
+pub(crate) fn filled<T: Copy + Send + Sync>(n: usize, value: T) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut v: Vec<T> = Vec::with_capacity(n);
+    v.spare_capacity_mut()[..n]
+        .par_chunks_mut(1 << 16)
+        .for_each(|c| c.iter_mut().for_each(|x| _ = x.write(value)));
+    // SAFETY: the first `n` elements were all written just above.
+    unsafe { v.set_len(n) };
+    v
+}
+
 /// A fixed-size bit set.
 #[derive(Debug, Clone)]
 pub struct BitSet {
@@ -41,7 +59,7 @@ pub struct BitSet {
 impl BitSet {
     pub fn new(len: usize) -> BitSet {
         BitSet {
-            words: vec![0; len.div_ceil(64)],
+            words: filled(len.div_ceil(64), 0),
         }
     }
     #[inline]
