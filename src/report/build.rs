@@ -478,27 +478,34 @@ pub fn largest_dominators(g: &HeapGraph, k: usize) -> Vec<DominatorRow> {
             && !matches!(g.node_type[i], node_kind::SYNTHETIC | node_kind::HIDDEN)
             && g.idom[i] != i as u32
     };
-    // A bounded pool of the largest candidates (a min-heap), then pick disjoint ones in order.
+    // A bounded pool of the largest candidates, then pick disjoint ones in order. The pool is
+    // the first `k * 50` candidates by (retained size descending, node ascending), gathered
+    // on all cores: each block keeps its own best in a min-heap, and the blocks' bests are
+    // merged by the same order.
+    use rayon::prelude::*;
+    use std::cmp::Reverse;
     let pool = k * 50;
-    let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u32)>> = Default::default();
-    for i in 0..n {
-        if !candidate(i) {
-            continue;
+    let rank = |i: usize| (g.retained_size[i], Reverse(i as u32));
+    let best_of = |range: std::ops::Range<usize>| {
+        let mut heap: std::collections::BinaryHeap<Reverse<(u64, Reverse<u32>)>> =
+            Default::default();
+        for i in range.filter(|&i| candidate(i)) {
+            if heap.len() < pool {
+                heap.push(Reverse(rank(i)));
+            } else if heap.peek().is_some_and(|m| m.0 < rank(i)) {
+                heap.pop();
+                heap.push(Reverse(rank(i)));
+            }
         }
-        let r = g.retained_size[i];
-        if heap.len() < pool {
-            heap.push(std::cmp::Reverse((r, i as u32)));
-        } else if heap.peek().is_some_and(|m| m.0 .0 < r) {
-            heap.pop();
-            heap.push(std::cmp::Reverse((r, i as u32)));
-        }
-    }
-    let mut idx: Vec<u32> = heap.into_iter().map(|r| r.0 .1).collect();
-    idx.sort_by(|&a, &b| {
-        g.retained_size[b as usize]
-            .cmp(&g.retained_size[a as usize])
-            .then(a.cmp(&b))
-    });
+        heap.into_iter().map(|r| r.0 .1 .0).collect::<Vec<u32>>()
+    };
+    const BLOCK: usize = 1 << 20;
+    let mut idx: Vec<u32> = (0..n.div_ceil(BLOCK))
+        .into_par_iter()
+        .flat_map_iter(|b| best_of(b * BLOCK..n.min((b + 1) * BLOCK)))
+        .collect();
+    idx.sort_by_key(|&v| Reverse(rank(v as usize)));
+    idx.truncate(pool);
     let mut chosen: Vec<u32> = Vec::new();
     let mut picked = std::collections::HashSet::new();
     for v in idx {
