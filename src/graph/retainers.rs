@@ -1,7 +1,7 @@
 //! Reverse CSR: for every node, the edges that point at it.
 //!
 //! A counting sort of all edges by target (DevTools' `buildRetainers`): count, prefix-sum,
-//! then fill in edge order, so each node's retainers are ordered by source ordinal. Each
+//! then fill in edge order (each node's offset serving as its cursor), so each node's retainers are ordered by source ordinal. Each
 //! slot is filled with its edge and its source side by side (one random write per edge,
 //! not two): the dominators' first pass reads both, then [`Slots::into_edges`] keeps the
 //! edges in place and frees the sources; after that [`super::csr::SourceIndex`] finds an
@@ -49,16 +49,19 @@ pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Slots {
     for i in 0..n {
         first[i + 1] += first[i];
     }
-    let mut fill = first.clone();
+    // Fill with `first[t]` as t's cursor (no second offsets array): afterwards each cursor
+    // stands where the next node's list starts, so one shift restores the offsets.
     let mut slots = vec![[0u32; 2]; m];
     for src in 0..n {
         for e in first_edge[src]..first_edge[src + 1] {
             let t = edge_to[e as usize] as usize;
-            let slot = fill[t] as usize;
-            fill[t] += 1;
+            let slot = first[t] as usize;
+            first[t] += 1;
             slots[slot] = [e, src as u32];
         }
     }
+    first.copy_within(0..n, 1);
+    first[0] = 0;
     Slots {
         first_retainer: first,
         slots,
