@@ -3,10 +3,11 @@
 //! A counting sort of all edges by target (DevTools' `buildRetainers`): count, prefix-sum,
 //! then fill in edge order (each node's offset serving as its cursor), so each node's
 //! retainers are ordered by source ordinal. Each slot is filled with its edge and its source
-//! side by side (one random write per edge, not two): the dominators' first pass reads both, then [`Slots::into_edges`] keeps the
-//! edges in place and frees the sources; after that [`super::csr::SourceIndex`] finds an
-//! edge's source. Cost: two passes over the edges; memory: 4 bytes per edge plus 4 per
-//! node, and 4 more per edge until the dominators' first pass is done.
+//! side by side (one random write per edge, not two): the dominators' first pass reads
+//! both, then [`Slots::into_edges`] keeps the edges in place and frees the sources; after
+//! that [`super::csr::SourceIndex`] finds an edge's source. Cost: two passes over the edges;
+//! memory: 4 bytes per edge plus 4 per node, and 4 more per edge until the dominators' first
+//! pass is done.
 
 pub struct Retainers {
     /// `first_retainer[i]..first_retainer[i+1]` index `retainer_edge`.
