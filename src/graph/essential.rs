@@ -17,19 +17,16 @@ use std::collections::HashMap;
 /// For each string that is a V8 ephemeron edge name, the id of the WeakMap table it names.
 /// V8 names these edges `… pair in WeakMap (table @<id>)`.
 pub fn weakmap_table_ids(strings: &Strings) -> HashMap<u32, u32> {
-    let finder = memchr::memmem::Finder::new(b"pair in WeakMap (table @");
+    const NAME: &[u8] = b"pair in WeakMap (table @";
     let mut out = HashMap::new();
-    for i in 0..strings.len() as u32 {
-        let s = strings.get(i);
-        if let Some(p) = finder.find(s.as_bytes()) {
-            let rest = &s[p + 24..];
-            let digits: &str = &rest[..rest
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len())];
-            if let Ok(id) = digits.parse::<u32>() {
-                if rest[digits.len()..].starts_with(')') {
-                    out.insert(i, id);
-                }
+    for (i, p) in strings.containing(NAME) {
+        let rest = &strings.get(i)[p + NAME.len()..];
+        let digits: &str = &rest[..rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len())];
+        if let Ok(id) = digits.parse::<u32>() {
+            if rest[digits.len()..].starts_with(')') {
+                out.insert(i, id);
             }
         }
     }

@@ -34,6 +34,22 @@ impl Strings {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.data[start..self.ends[i]]
     }
+    /// Every string that contains `needle`, with the offset of its first occurrence in it,
+    /// in string order: one search over all the strings' bytes, not one per string.
+    pub fn containing<'s>(&'s self, needle: &'s [u8]) -> impl Iterator<Item = (u32, usize)> + 's {
+        let mut last = None;
+        memchr::memmem::find_iter(self.data.as_bytes(), needle).filter_map(move |p| {
+            // The string holding byte p: the first whose end lies past it.
+            let i = self.ends.partition_point(|&e| e <= p);
+            let start = if i == 0 { 0 } else { self.ends[i - 1] };
+            let inside = i < self.ends.len() && p + needle.len() <= self.ends[i];
+            if !inside || last == Some(i) {
+                return None;
+            }
+            last = Some(i);
+            Some((i as u32, p - start))
+        })
+    }
     pub fn from_vec(v: Vec<String>) -> Strings {
         let mut s = Strings::default();
         for x in v {
@@ -251,6 +267,22 @@ mod tests {
         Ok((0..st.len())
             .map(|i| st.get(i as u32).to_string())
             .collect())
+    }
+
+    #[test]
+    fn finds_the_strings_containing_a_needle_once_each() {
+        let st = Strings::from_vec(
+            ["ab", "xab", "a", "bab ab", "", "ab"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+        // "a" + "bab ab": the bytes "ab" across the boundary of strings 2 and 3 are no match;
+        // string 3 holds two, and only its first is given.
+        let got: Vec<(u32, usize)> = st.containing(b"ab").collect();
+        assert_eq!(got, vec![(0, 0), (1, 1), (3, 1), (5, 0)]);
+        assert_eq!(st.containing(b"zz").count(), 0);
+        assert_eq!(st.containing(b"abxab").count(), 0);
     }
 
     #[test]
