@@ -99,6 +99,16 @@ fn dominators_equal_petgraph_on_every_fixture() {
             path.display(),
             g.node_count()
         );
+        // Built for comparing (the whole reverse CSR up front, not only the dominators'
+        // retainers): the same tree, and the same retainers as the ones built on first use.
+        let full = heapdiff::load_v8_for(&path, &|_| {}, true).unwrap();
+        assert_eq!(full.idom, g.idom, "{}", path.display());
+        assert_eq!(full.retained_size, g.retained_size, "{}", path.display());
+        for v in (0..g.node_count() as u32).step_by(7) {
+            let a: Vec<(u32, u32)> = g.node(v).retainers().map(|(e, s)| (e, s.i)).collect();
+            let b: Vec<(u32, u32)> = full.node(v).retainers().map(|(e, s)| (e, s.i)).collect();
+            assert_eq!(a, b, "{} node {v}", path.display());
+        }
     }
 }
 
@@ -162,6 +172,54 @@ fn rules_graph() -> (tempfile::TempDir, std::path::PathBuf) {
     b.edge(cyc_b, "property", "a", cyc_a);
     let p = b.write(dir.path(), "rules.heapsnapshot");
     (dir, p)
+}
+
+/// The essential-edge pass cuts the edges into runs, one task each, and merges what each run
+/// saw; the result must not depend on where the cuts fall, and its once/many marks must be
+/// exactly the per-node counts of the essential edges.
+#[test]
+fn essential_edges_do_not_depend_on_how_the_edges_are_cut() {
+    use heapdiff::graph::essential::{essential_edges, EdgeRules};
+    let (_d, rules) = rules_graph();
+    let mut inputs = fixtures();
+    inputs.push(rules);
+    for path in &inputs {
+        let g = heapdiff::load_v8(path).unwrap();
+        let r = EdgeRules {
+            first_edge: &g.first_edge,
+            edge_type: &g.edge_type,
+            edge_name: &g.edge_name,
+            edge_to: &g.edge_to,
+            node_type: &g.node_type,
+            node_name: &g.node_name,
+            node_id: &g.node_id,
+            root: g.root,
+            strings: &g.strings,
+        };
+        let (m, n) = (g.edge_to.len(), g.node_count());
+        let mut first: Option<(Vec<bool>, Vec<u8>)> = None;
+        for parts in [1, 2, 3, 7, 64] {
+            let (bits, by) = essential_edges(&r, parts);
+            let bits: Vec<bool> = (0..m).map(|e| bits.get(e)).collect();
+            let mut count = vec![0u32; n];
+            for e in (0..m).filter(|&e| bits[e]) {
+                count[g.edge_to[e] as usize] += 1;
+            }
+            for v in 0..n {
+                assert_eq!(by.once.get(v), count[v] >= 1, "{} node {v}", path.display());
+                assert_eq!(by.many.get(v), count[v] >= 2, "{} node {v}", path.display());
+            }
+            let marks: Vec<u8> = (0..n)
+                .map(|v| by.once.get(v) as u8 + by.many.get(v) as u8)
+                .collect();
+            match &first {
+                None => first = Some((bits, marks)),
+                Some(f) => assert_eq!(f, &(bits, marks), "{} in {parts} parts", path.display()),
+            }
+        }
+        let (bits, _) = first.unwrap();
+        assert_eq!(bits, (0..m).map(|e| g.essential.get(e)).collect::<Vec<_>>());
+    }
 }
 
 #[test]

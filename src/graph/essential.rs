@@ -88,43 +88,86 @@ pub struct EssentialRetainers {
 }
 
 /// The essential edges, and how many of them point at each node (none, one, many).
-pub fn essential_edges(g: &EdgeRules<'_>) -> (BitSet, EssentialRetainers) {
+///
+/// In `parts` tasks, on all cores: the edges are cut into runs of whole 64-bit words of the
+/// edge bit set, each run classified by one task into its own words, with its own marks of
+/// which nodes it saw essential edges point at once and more than once; the marks are then
+/// merged in order (a node is retained many times if some run says so, or if two runs each
+/// say once). Each part beyond the first costs two bits per node while it runs; one part
+/// is the plain sequential pass, for when the other cores are busy anyway.
+pub fn essential_edges(g: &EdgeRules<'_>, parts: usize) -> (BitSet, EssentialRetainers) {
+    use rayon::prelude::*;
     let m = g.edge_type.len();
-    let mut bits = BitSet::new(m);
     let n = g.first_edge.len() - 1;
-    let mut once = BitSet::new(n);
-    let mut many = BitSet::new(n);
     let tables = weakmap_table_ids(g.strings);
     let owned = page_owned(g);
-    for src in 0..n {
-        let (lo, hi) = (g.first_edge[src] as usize, g.first_edge[src + 1] as usize);
-        let from_root = src as u32 == g.root;
-        for e in lo..hi {
-            let t = g.edge_to[e] as usize;
-            let kind = g.edge_type[e];
-            // The WeakMap table's side of an ephemeron pair (the key's side is kept).
-            let weakmap_table_side = kind == edge_kind::INTERNAL
-                && !tables.is_empty()
-                && tables.get(&g.edge_name[e]) == Some(&g.node_id[src]);
-            let ok = if weakmap_table_side || kind == edge_kind::WEAK || t == src {
-                false
-            } else if from_root {
-                true
-            } else {
-                // Shortcuts count only from the root; nothing outside the page may
-                // dominate into it.
-                let into_page_from_outside = owned.get(t) && !owned.get(src);
-                kind != edge_kind::SHORTCUT && !into_page_from_outside
-            };
-            if ok {
-                bits.set(e);
-                if once.get(t) {
-                    many.set(t);
-                } else {
-                    once.set(t);
+    let mut bits = BitSet::new(m);
+    let words_per_task = bits.words().len().div_ceil(parts.max(1)).max(1);
+    let counts: Vec<EssentialRetainers> = bits
+        .words_mut()
+        .par_chunks_mut(words_per_task)
+        .enumerate()
+        .map(|(k, words)| {
+            let lo = k * words_per_task * 64;
+            let hi = m.min(lo + words.len() * 64);
+            let mut once = BitSet::new(n);
+            let mut many = BitSet::new(n);
+            // The source of edge `lo`: the last node whose edges start at or before it.
+            let mut src = g.first_edge.partition_point(|&f| f as usize <= lo) - 1;
+            for e in lo..hi {
+                while g.first_edge[src + 1] as usize <= e {
+                    src += 1;
+                }
+                if is_essential(g, &tables, &owned, src, e) {
+                    words[(e - lo) >> 6] |= 1 << (e & 63);
+                    let t = g.edge_to[e] as usize;
+                    if once.get(t) {
+                        many.set(t);
+                    } else {
+                        once.set(t);
+                    }
                 }
             }
+            EssentialRetainers { once, many }
+        })
+        .collect();
+    let mut parts = counts.into_iter();
+    let mut all = parts.next().unwrap_or_else(|| EssentialRetainers {
+        once: BitSet::new(n),
+        many: BitSet::new(n),
+    });
+    for part in parts {
+        let (once, many) = (all.once.words_mut(), all.many.words_mut());
+        for (w, (&o, &x)) in part.once.words().iter().zip(part.many.words()).enumerate() {
+            many[w] |= x | (once[w] & o);
+            once[w] |= o;
         }
     }
-    (bits, EssentialRetainers { once, many })
+    (bits, all)
+}
+
+/// Whether edge `e` of node `src` counts for dominators.
+#[inline(always)]
+fn is_essential(
+    g: &EdgeRules<'_>,
+    tables: &HashMap<u32, u32>,
+    owned: &BitSet,
+    src: usize,
+    e: usize,
+) -> bool {
+    let t = g.edge_to[e] as usize;
+    let kind = g.edge_type[e];
+    // The WeakMap table's side of an ephemeron pair (the key's side is kept).
+    let weakmap_table_side = kind == edge_kind::INTERNAL
+        && !tables.is_empty()
+        && tables.get(&g.edge_name[e]) == Some(&g.node_id[src]);
+    if weakmap_table_side || kind == edge_kind::WEAK || t == src {
+        false
+    } else if src as u32 == g.root {
+        true
+    } else {
+        // Shortcuts count only from the root; nothing outside the page may dominate into it.
+        let into_page_from_outside = owned.get(t) && !owned.get(src);
+        kind != edge_kind::SHORTCUT && !into_page_from_outside
+    }
 }

@@ -70,6 +70,13 @@ impl BitSet {
     pub fn get(&self, i: usize) -> bool {
         self.words[i >> 6] & (1 << (i & 63)) != 0
     }
+    /// The set's 64-bit words, bit `i` of the set being bit `i % 64` of word `i / 64`.
+    pub(crate) fn words_mut(&mut self) -> &mut [u64] {
+        &mut self.words
+    }
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
 }
 
 /// One heap snapshot, analysed.
@@ -83,10 +90,11 @@ pub struct HeapGraph {
     pub edge_type: Vec<u8>,
     pub edge_name: Vec<u32>,
     pub edge_to: Vec<u32>,
-    pub first_retainer: Vec<u32>,
-    pub retainer_edge: Vec<u32>,
-    /// Finds the source of an edge (see [`csr::SourceIndex`]).
-    pub sources: csr::SourceIndex,
+    /// The reverse CSR ([`HeapGraph::reverse`]): built with the graph for snapshots that
+    /// will be compared, on first use otherwise.
+    reverse: std::sync::OnceLock<retainers::Retainers>,
+    /// Finds the source of an edge (see [`csr::SourceIndex`]); built with the reverse CSR.
+    sources: std::sync::OnceLock<csr::SourceIndex>,
     pub essential: BitSet,
     pub strings: Strings,
     pub locations: Vec<Location>,
@@ -114,9 +122,15 @@ impl HeapGraph {
         Self::build_with(s, false)
     }
 
-    /// [`HeapGraph::build`]; with `paths`, also the retainer-path parents (which
-    /// [`HeapGraph::path_parents`] otherwise computes on first use), on the core the
-    /// sequential retained-size sweep leaves free. For graphs whose paths will be traced.
+    /// [`HeapGraph::build`]; with `paths`, also the whole reverse CSR and the retainer-path
+    /// parents (which [`HeapGraph::reverse`] and [`HeapGraph::path_parents`] otherwise build
+    /// on first use), the parents on the core the sequential retained-size sweep leaves
+    /// free. For graphs whose paths will be traced.
+    ///
+    /// Without `paths` (one snapshot's summary, which reads no retainers), the dominators
+    /// get only what they read: the essential retainers of nodes with more than one (a fifth
+    /// of a Node heap's nodes, two fifths of its edges), collected once the essential edges
+    /// are known, beside the DFS.
     pub fn build_with(s: Snapshot, paths: bool) -> HeapGraph {
         fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
             let t = Instant::now();
@@ -140,32 +154,74 @@ impl HeapGraph {
         // is built. The first pass is the peak of a load (the forest candidates and the
         // retainers' sources are alive together), so whatever can wait does: the classes
         // and the distances run beside the sequential rest of the dominators.
-        let (
-            ((retainer_slots, sources), t_retainers),
-            ((essential, numbering, many_retainers), t_number),
-        ) = rayon::join(
-            || {
-                timed(|| {
-                    (
-                        retainers::build_retainers(&first_edge, &s.edge_to),
-                        csr::SourceIndex::new(&first_edge),
-                    )
-                })
-            },
-            || {
-                timed(|| {
-                    let (essential, retained_by) = essential::essential_edges(&rules);
-                    let numbering = dominators::number_nodes(
-                        s.root,
-                        &first_edge,
-                        &s.edge_to,
-                        &essential,
-                        &retained_by.once,
-                    );
-                    (essential, numbering, retained_by.many)
-                })
-            },
-        );
+        let mut timings = Vec::new();
+        let (retainer_slots, sources, essential, numbering, many_retainers) = if paths {
+            let (
+                ((retainer_slots, sources), t_retainers),
+                ((essential, numbering, many_retainers), t_number),
+            ) = rayon::join(
+                || {
+                    timed(|| {
+                        (
+                            retainers::build_retainers(&first_edge, &s.edge_to),
+                            csr::SourceIndex::new(&first_edge),
+                        )
+                    })
+                },
+                || {
+                    timed(|| {
+                        // Beside the retainers' lane: one part, no extra marks.
+                        let (essential, retained_by) = essential::essential_edges(&rules, 1);
+                        let numbering = dominators::number_nodes(
+                            s.root,
+                            &first_edge,
+                            &s.edge_to,
+                            &essential,
+                            &retained_by.once,
+                        );
+                        (essential, numbering, retained_by.many)
+                    })
+                },
+            );
+            timings.push(("retainers", t_retainers));
+            timings.push(("essential + DFS", t_number));
+            (
+                retainer_slots,
+                Some(sources),
+                essential,
+                numbering,
+                many_retainers,
+            )
+        } else {
+            // Before both lanes: on all cores.
+            let parts = 2 * rayon::current_num_threads();
+            let ((essential, retained_by), t_essential) =
+                timed(|| essential::essential_edges(&rules, parts));
+            let ((slots, t_retainers), (numbering, t_number)) = rayon::join(
+                || {
+                    timed(|| {
+                        retainers::build_retainers_where(&first_edge, &s.edge_to, |e, t| {
+                            essential.get(e) && retained_by.many.get(t)
+                        })
+                    })
+                },
+                || {
+                    timed(|| {
+                        dominators::number_nodes(
+                            s.root,
+                            &first_edge,
+                            &s.edge_to,
+                            &essential,
+                            &retained_by.once,
+                        )
+                    })
+                },
+            );
+            timings.push(("essential edges", t_essential));
+            timings.push(("retainers (dominators' only)", t_retainers));
+            timings.push(("DFS", t_number));
+            (slots, None, essential, numbering, retained_by.many)
+        };
         let ((first, r), t_first) = timed(|| {
             dominators::first_pass(
                 numbering,
@@ -177,6 +233,11 @@ impl HeapGraph {
                 dominators::SEMI_CHUNK,
             )
         });
+        // Without `paths` these are the dominators' retainers only, not the graph's.
+        let reverse = match paths {
+            true => std::sync::OnceLock::from(r),
+            false => std::sync::OnceLock::new(),
+        };
         let ((dom, t_dom), ((cls, distance), t_side)) = rayon::join(
             || timed(|| dominators::finish(first)),
             || {
@@ -231,14 +292,12 @@ impl HeapGraph {
                 })
             },
         );
-        let timings = vec![
-            ("retainers", t_retainers),
-            ("essential + DFS", t_number),
+        timings.extend([
             ("dominators, first pass", t_first),
             ("dominators, link-eval", t_dom),
             ("classes + distances", t_side),
             ("retained + class totals", t_stats),
-        ];
+        ]);
         HeapGraph {
             node_type: s.node_type,
             node_name: s.node_name,
@@ -249,9 +308,11 @@ impl HeapGraph {
             edge_type: s.edge_type,
             edge_name: s.edge_name,
             edge_to: s.edge_to,
-            first_retainer: r.first_retainer,
-            retainer_edge: r.retainer_edge,
-            sources,
+            reverse,
+            sources: match sources {
+                Some(s) => std::sync::OnceLock::from(s),
+                None => std::sync::OnceLock::new(),
+            },
             essential,
             strings: s.strings,
             locations: s.locations,
@@ -289,7 +350,15 @@ impl HeapGraph {
     }
     /// The node that owns edge `e`.
     pub fn edge_source(&self, e: u32) -> u32 {
-        self.sources.source(&self.first_edge, e)
+        self.sources
+            .get_or_init(|| csr::SourceIndex::new(&self.first_edge))
+            .source(&self.first_edge, e)
+    }
+    /// The reverse CSR: every node's incoming edges, ordered by source.
+    pub fn reverse(&self) -> &retainers::Retainers {
+        self.reverse.get_or_init(|| {
+            retainers::build_retainers(&self.first_edge, &self.edge_to).into_edges()
+        })
     }
     pub fn node(&self, i: u32) -> NodeRef<'_> {
         NodeRef { g: self, i }
@@ -316,11 +385,17 @@ impl HeapGraph {
     pub fn heap_bytes(&self) -> usize {
         let n = self.node_count();
         let m = self.edge_count();
-        n * (1 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 8 + 4)
+        // Per node: type, name, id, self size, first edge, distance, idom, class, retained
+        // size; per edge: type, name, target, essential bit; then the reverse CSR if built.
+        let reverse = self.reverse.get().map_or(0, |r| {
+            (r.first_retainer.capacity() + r.retainer_edge.capacity()) * 4
+        });
+        n * (1 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 8)
             + self.detachedness.len()
-            + m * (1 + 4 + 4 + 4)
+            + m * (1 + 4 + 4)
             + m / 8
-            + self.sources.heap_bytes()
+            + reverse
+            + self.sources.get().map_or(0, |s| s.heap_bytes())
             + self.strings.heap_bytes()
     }
 }
@@ -376,8 +451,9 @@ impl<'g> NodeRef<'g> {
     pub fn retainers(&self) -> impl Iterator<Item = (u32, NodeRef<'g>)> + 'g {
         let g = self.g;
         let i = self.i as usize;
-        (g.first_retainer[i] as usize..g.first_retainer[i + 1] as usize).map(move |r| {
-            let e = g.retainer_edge[r];
+        let rev = g.reverse();
+        (rev.first_retainer[i] as usize..rev.first_retainer[i + 1] as usize).map(move |r| {
+            let e = rev.retainer_edge[r];
             (e, g.node(g.edge_source(e)))
         })
     }

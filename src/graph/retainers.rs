@@ -41,11 +41,24 @@ impl Slots {
 
 /// The reverse CSR with the source of every slot beside its edge.
 pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Slots {
+    build_retainers_where(first_edge, edge_to, |_, _| true)
+}
+
+/// [`build_retainers`] over only the edges `e` (into node `t`) for which `keep(e, t)` holds,
+/// each node's kept retainers in the same order as in the whole CSR.
+pub fn build_retainers_where(
+    first_edge: &[u32],
+    edge_to: &[u32],
+    keep: impl Fn(usize, usize) -> bool,
+) -> Slots {
     let n = first_edge.len() - 1;
-    let m = edge_to.len();
     let mut first = vec![0u32; n + 1];
-    for &t in edge_to {
-        first[t as usize + 1] += 1;
+    let mut m = 0;
+    for (e, &t) in edge_to.iter().enumerate() {
+        if keep(e, t as usize) {
+            first[t as usize + 1] += 1;
+            m += 1;
+        }
     }
     for i in 0..n {
         first[i + 1] += first[i];
@@ -56,6 +69,9 @@ pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Slots {
     for src in 0..n {
         for e in first_edge[src]..first_edge[src + 1] {
             let t = edge_to[e as usize] as usize;
+            if !keep(e as usize, t) {
+                continue;
+            }
             let slot = first[t] as usize;
             first[t] += 1;
             slots[slot] = [e, src as u32];
