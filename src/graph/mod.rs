@@ -2,10 +2,12 @@
 //! derived columns every analysis needs (distance, immediate dominator, retained size,
 //! class). No object per heap node: a 9M-node heap is a few dozen vectors.
 //!
-//! [`HeapGraph::build`] runs the phases in order, each in its own file:
+//! [`HeapGraph::build_with`] runs the phases in order, each in its own file:
 //! `build_edge_index → build_retainers ∥ {essential_edges, number_nodes} → dominators (first
 //! pass) → dominators (link-eval) ∥ {compute_classes, compute_distances} →
-//! compute_retained_sizes → compute_class_stats`.
+//! compute_retained_sizes → compute_class_stats` for snapshots that will be compared; for
+//! one snapshot's summary, `essential_edges → build_retainers_where (the dominators' only) ∥
+//! number_nodes → …`, the whole reverse CSR left for first use.
 
 pub mod classes;
 pub mod csr;
