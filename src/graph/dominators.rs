@@ -127,8 +127,8 @@ pub fn number_nodes(
 
 /// What phase two reads: the numbering and the essential retainers.
 pub struct DomInput<'a> {
-    /// The retainers with each slot's source beside its edge; only the first pass reads the
-    /// sources, and they are freed as soon as that is done.
+    /// The essential retainers of the nodes with more than one, each slot's source beside its
+    /// edge ([`super::retainers::dominator_slots`]); freed when the first pass is done.
     pub retainers: super::retainers::Slots,
     pub essential: &'a BitSet,
     /// Nodes with more than one essential retainer; the others' only one is their DFS
@@ -160,11 +160,7 @@ pub struct FirstPass {
 /// Memory is what bounds this step on big heaps (it is the peak of a load), so the
 /// retainers' sources are first turned into preorder numbers in place, which frees `pre`,
 /// and the forest itself is only built by [`finish`], once the sources are freed too.
-pub fn first_pass(
-    num: Numbering,
-    g: DomInput<'_>,
-    chunk: usize,
-) -> (FirstPass, super::retainers::Retainers) {
+pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
     use rayon::prelude::*;
     let Numbering {
         pre,
@@ -224,15 +220,15 @@ pub fn first_pass(
             later
         })
         .collect();
-    let first = FirstPass {
+    drop(r);
+    FirstPass {
         vertex,
         parent,
         semi,
         later,
         chunk,
         reached,
-    };
-    (first, r.into_edges())
+    }
 }
 
 /// The sequential rest: the forest candidates by link-eval in reverse preorder, then each
@@ -460,14 +456,14 @@ mod tests {
             }
             once.set(t as usize);
         }
-        let retainers = super::super::retainers::build_retainers(first_edge, edge_to);
+        let retainers = super::super::retainers::dominator_slots(first_edge, edge_to, |_, _| true);
         let num = number_nodes(0, first_edge, edge_to, &essential, &once);
         let input = DomInput {
             retainers,
             essential: &essential,
             many_retainers: &many,
         };
-        finish_with(first_pass(num, input, chunk).0, at_once).idom
+        finish_with(first_pass(num, input, chunk), at_once).idom
     }
 
     /// Edges sorted by source as CSR.

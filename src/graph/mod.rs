@@ -3,11 +3,10 @@
 //! class). No object per heap node: a 9M-node heap is a few dozen vectors.
 //!
 //! [`HeapGraph::build_with`] runs the phases in order, each in its own file:
-//! `build_edge_index → build_retainers ∥ {essential_edges, number_nodes} → dominators (first
-//! pass) → dominators (link-eval) ∥ {compute_classes, compute_distances} →
-//! compute_retained_sizes → compute_class_stats` for snapshots that will be compared; for
-//! one snapshot's summary, `essential_edges → build_retainers_where (the dominators' only) ∥
-//! number_nodes → …`, the whole reverse CSR left for first use.
+//! `build_edge_index → essential_edges → dominator_slots (the dominators' retainers) ∥
+//! number_nodes → dominators (first pass) → dominators (link-eval) ∥ {compute_classes,
+//! compute_distances} → compute_retained_sizes → compute_class_stats`; the whole reverse
+//! CSR (`build_retainers`) is left for first use.
 
 pub mod classes;
 pub mod csr;
@@ -92,10 +91,10 @@ pub struct HeapGraph {
     pub edge_type: Vec<u8>,
     pub edge_name: Vec<u32>,
     pub edge_to: Vec<u32>,
-    /// The reverse CSR ([`HeapGraph::reverse`]): built with the graph for snapshots that
-    /// will be compared, on first use otherwise.
+    /// The reverse CSR ([`HeapGraph::reverse`]), built on first use.
     reverse: std::sync::OnceLock<retainers::Retainers>,
-    /// Finds the source of an edge (see [`csr::SourceIndex`]); built with the reverse CSR.
+    /// Finds the source of an edge (see [`csr::SourceIndex`]); built with the graph when
+    /// its paths will be traced, on first use otherwise.
     sources: std::sync::OnceLock<csr::SourceIndex>,
     pub essential: BitSet,
     pub strings: Strings,
@@ -124,15 +123,15 @@ impl HeapGraph {
         Self::build_with(s, false)
     }
 
-    /// [`HeapGraph::build`]; with `paths`, also the whole reverse CSR and the retainer-path
-    /// parents (which [`HeapGraph::reverse`] and [`HeapGraph::path_parents`] otherwise build
-    /// on first use), the parents on the core the sequential retained-size sweep leaves
-    /// free. For graphs whose paths will be traced.
+    /// [`HeapGraph::build`]; with `paths`, also the retainer-path parents (which
+    /// [`HeapGraph::path_parents`] otherwise computes on first use), on the core the
+    /// sequential retained-size sweep leaves free, and the edge-source index. For graphs
+    /// whose paths will be traced.
     ///
-    /// Without `paths` (one snapshot's summary, which reads no retainers), the dominators
-    /// get only what they read: the essential retainers of nodes with more than one (a fifth
-    /// of a Node heap's nodes, two fifths of its edges), collected once the essential edges
-    /// are known, beside the DFS.
+    /// The dominators get only the retainers they read: the essential retainers of nodes
+    /// with more than one (a fifth of a Node heap's nodes, two fifths of its edges),
+    /// collected once the essential edges are known, beside the DFS. The whole reverse CSR
+    /// ([`HeapGraph::reverse`]) is built on first use.
     pub fn build_with(s: Snapshot, paths: bool) -> HeapGraph {
         fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
             let t = Instant::now();
@@ -151,80 +150,49 @@ impl HeapGraph {
             root: s.root,
             strings: &s.strings,
         };
-        // Two cores, two lanes, then both cores on the dominators' first pass, then two lanes
-        // again. The DFS numbering needs forward edges only, so it runs while the reverse CSR
-        // is built. The first pass is the peak of a load (the forest candidates and the
+        // The essential edges on all cores, then two lanes: the retainers the dominators read
+        // (the essential ones of nodes with more than one) beside the DFS numbering, which
+        // needs forward edges only. Then both cores on the dominators' first pass, then two
+        // lanes again. The first pass is the peak of a load (the forest candidates and the
         // retainers' sources are alive together), so whatever can wait does: the classes
-        // and the distances run beside the sequential rest of the dominators.
-        let mut timings = Vec::new();
-        let (retainer_slots, sources, essential, numbering, many_retainers) = if paths {
-            let (
-                ((retainer_slots, sources), t_retainers),
-                ((essential, numbering, many_retainers), t_number),
-            ) = rayon::join(
-                || {
-                    timed(|| {
-                        (
-                            retainers::build_retainers(&first_edge, &s.edge_to),
-                            csr::SourceIndex::new(&first_edge),
-                        )
-                    })
-                },
-                || {
-                    timed(|| {
-                        // Beside the retainers' lane: one part, no extra marks.
-                        let (essential, retained_by) = essential::essential_edges(&rules, 1);
-                        let numbering = dominators::number_nodes(
-                            s.root,
-                            &first_edge,
-                            &s.edge_to,
-                            &essential,
-                            &retained_by.once,
-                        );
-                        (essential, numbering, retained_by.many)
-                    })
-                },
-            );
-            timings.push(("retainers", t_retainers));
-            timings.push(("essential + DFS", t_number));
-            (
-                retainer_slots,
-                Some(sources),
-                essential,
-                numbering,
-                many_retainers,
-            )
-        } else {
-            // Before both lanes: on all cores.
-            let parts = 2 * rayon::current_num_threads();
-            let ((essential, retained_by), t_essential) =
-                timed(|| essential::essential_edges(&rules, parts));
-            let ((slots, t_retainers), (numbering, t_number)) = rayon::join(
-                || {
-                    timed(|| {
-                        retainers::build_retainers_where(&first_edge, &s.edge_to, |e, t| {
+        // and the distances run beside the sequential rest of the dominators. The whole
+        // reverse CSR is not built here: the summary reads no retainers, and a comparison of
+        // Node snapshots neither (paths go by the path parents; only the DOM detectors ask),
+        // so it is built on first use.
+        let parts = 2 * rayon::current_num_threads();
+        let ((essential, retained_by), t_essential) =
+            timed(|| essential::essential_edges(&rules, parts));
+        let (((retainer_slots, sources), t_retainers), (numbering, t_number)) = rayon::join(
+            || {
+                timed(|| {
+                    (
+                        retainers::dominator_slots(&first_edge, &s.edge_to, |e, t| {
                             essential.get(e) && retained_by.many.get(t)
-                        })
-                    })
-                },
-                || {
-                    timed(|| {
-                        dominators::number_nodes(
-                            s.root,
-                            &first_edge,
-                            &s.edge_to,
-                            &essential,
-                            &retained_by.once,
-                        )
-                    })
-                },
-            );
-            timings.push(("essential edges", t_essential));
-            timings.push(("retainers (dominators' only)", t_retainers));
-            timings.push(("DFS", t_number));
-            (slots, None, essential, numbering, retained_by.many)
-        };
-        let ((first, r), t_first) = timed(|| {
+                        }),
+                        // Paths look up edge sources: the index is small, build it here.
+                        paths.then(|| csr::SourceIndex::new(&first_edge)),
+                    )
+                })
+            },
+            || {
+                timed(|| {
+                    dominators::number_nodes(
+                        s.root,
+                        &first_edge,
+                        &s.edge_to,
+                        &essential,
+                        &retained_by.once,
+                    )
+                })
+            },
+        );
+        let many_retainers = retained_by.many;
+        let mut timings = vec![
+            ("essential edges", t_essential),
+            ("dominators' retainers", t_retainers),
+            ("DFS", t_number),
+        ];
+        let (first, t_first) = timed(|| {
             dominators::first_pass(
                 numbering,
                 dominators::DomInput {
@@ -235,11 +203,6 @@ impl HeapGraph {
                 dominators::SEMI_CHUNK,
             )
         });
-        // Without `paths` these are the dominators' retainers only, not the graph's.
-        let reverse = match paths {
-            true => std::sync::OnceLock::from(r),
-            false => std::sync::OnceLock::new(),
-        };
         let ((dom, t_dom), ((cls, distance), t_side)) = rayon::join(
             || timed(|| dominators::finish(first)),
             || {
@@ -310,7 +273,7 @@ impl HeapGraph {
             edge_type: s.edge_type,
             edge_name: s.edge_name,
             edge_to: s.edge_to,
-            reverse,
+            reverse: std::sync::OnceLock::new(),
             sources: match sources {
                 Some(s) => std::sync::OnceLock::from(s),
                 None => std::sync::OnceLock::new(),
@@ -358,9 +321,8 @@ impl HeapGraph {
     }
     /// The reverse CSR: every node's incoming edges, ordered by source.
     pub fn reverse(&self) -> &retainers::Retainers {
-        self.reverse.get_or_init(|| {
-            retainers::build_retainers(&self.first_edge, &self.edge_to).into_edges()
-        })
+        self.reverse
+            .get_or_init(|| retainers::build_retainers(&self.first_edge, &self.edge_to))
     }
     pub fn node(&self, i: u32) -> NodeRef<'_> {
         NodeRef { g: self, i }
