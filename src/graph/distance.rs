@@ -62,7 +62,7 @@ fn prefetch_ahead(g: &DistanceInput<'_>, queue: &[u32], head: usize, dist: &[u32
 
 pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
     let n = g.first_edge.len() - 1;
-    let find = |s: &str| (0..g.strings.len() as u32).find(|&i| g.strings.get(i) == s);
+    let find = |s: &str| g.strings.position(s);
     let native_context = find("system / NativeContext");
     let sloppy = find("sloppy_function_map");
     let descriptors = find("(map descriptors)");

@@ -34,6 +34,17 @@ impl Strings {
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
         &self.data[start..self.ends[i]]
     }
+    /// The first string equal to `s`: lengths are compared first, bytes only where they match.
+    pub fn position(&self, s: &str) -> Option<u32> {
+        let mut start = 0;
+        for (i, &end) in self.ends.iter().enumerate() {
+            if end - start == s.len() && &self.data[start..end] == s {
+                return Some(i as u32);
+            }
+            start = end;
+        }
+        None
+    }
     /// Every string that contains `needle`, with the offset of its first occurrence in it,
     /// in string order: one search over all the strings' bytes, not one per string.
     pub fn containing<'s>(&'s self, needle: &'s [u8]) -> impl Iterator<Item = (u32, usize)> + 's {
@@ -282,6 +293,10 @@ mod tests {
         let got: Vec<(u32, usize)> = st.containing(b"ab").collect();
         assert_eq!(got, vec![(0, 0), (1, 1), (3, 1), (5, 0)]);
         assert_eq!(st.containing(b"zz").count(), 0);
+        assert_eq!(st.position("ab"), Some(0));
+        assert_eq!(st.position(""), Some(4));
+        assert_eq!(st.position("bab ab"), Some(3));
+        assert_eq!(st.position("b"), None);
         assert_eq!(st.containing(b"abxab").count(), 0);
     }
 
