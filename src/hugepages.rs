@@ -75,6 +75,16 @@ impl Kept {
         Some(p as *mut u8)
     }
 
+    /// Keep a freed block of at least `size` bytes, if there is room.
+    fn keep(&mut self, p: *mut u8, size: usize) -> bool {
+        if self.len == KEPT {
+            return false;
+        }
+        self.blocks[self.len] = (p as usize, size);
+        self.len += 1;
+        true
+    }
+
     /// Return every kept block to the system.
     fn release(&mut self) {
         for &(p, s) in &self.blocks[..self.len] {
@@ -96,32 +106,25 @@ fn recycled(layout: Layout) -> bool {
     layout.size() >= THRESHOLD && layout.align() <= PLAIN_ALIGN
 }
 
-/// A big block: a kept one that fits, else (after returning the kept ones, so that they
-/// never add to the peak) a fresh one with huge-page advice. `None`: the system said no.
-fn big(layout: Layout, zeroed: bool) -> *mut u8 {
-    let mut kept = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = kept.take(layout.size()) {
-        drop(kept);
-        if zeroed {
-            // SAFETY: the block holds at least layout.size() bytes and is ours.
-            unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
-        }
-        return p;
-    }
-    kept.release();
-    drop(kept);
-    // SAFETY: the caller's layout, passed on unchanged.
-    let p = unsafe {
-        if zeroed {
-            System.alloc_zeroed(layout)
-        } else {
-            System.alloc(layout)
-        }
+/// The kept blocks, under their lock.
+fn kept() -> std::sync::MutexGuard<'static, Kept> {
+    RECYCLED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A kept block for `layout` (cleared if `zeroed`). On a miss every kept block goes back
+/// to the system first, so that none sits beside the fresh block the caller takes next.
+fn reuse(layout: Layout, zeroed: bool) -> Option<*mut u8> {
+    let mut kept = kept();
+    let Some(p) = kept.take(layout.size()) else {
+        kept.release();
+        return None;
     };
-    if !p.is_null() {
-        advise(p, layout.size());
+    drop(kept);
+    if zeroed {
+        // SAFETY: the block holds at least layout.size() bytes and is ours.
+        unsafe { std::ptr::write_bytes(p, 0, layout.size()) };
     }
-    p
+    Some(p)
 }
 
 // SAFETY: every block comes from `System` with the caller's size or larger, at
@@ -129,8 +132,8 @@ fn big(layout: Layout, zeroed: bool) -> *mut u8 {
 // (under the lock) and only after its owner freed it; `advise` only adds a hint.
 unsafe impl GlobalAlloc for HugePages {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if recycled(layout) {
-            return big(layout, false);
+        if let Some(p) = recycled(layout).then(|| reuse(layout, false)).flatten() {
+            return p;
         }
         let p = System.alloc(layout);
         if !p.is_null() && layout.size() >= THRESHOLD {
@@ -139,8 +142,8 @@ unsafe impl GlobalAlloc for HugePages {
         p
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if recycled(layout) {
-            return big(layout, true);
+        if let Some(p) = recycled(layout).then(|| reuse(layout, true)).flatten() {
+            return p;
         }
         let p = System.alloc_zeroed(layout);
         if !p.is_null() && layout.size() >= THRESHOLD {
@@ -149,14 +152,8 @@ unsafe impl GlobalAlloc for HugePages {
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, layout: Layout) {
-        if recycled(layout) {
-            let mut kept = RECYCLED.lock().unwrap_or_else(|e| e.into_inner());
-            if kept.len < KEPT {
-                let at = kept.len;
-                kept.blocks[at] = (p as usize, layout.size());
-                kept.len += 1;
-                return;
-            }
+        if recycled(layout) && kept().keep(p, layout.size()) {
+            return;
         }
         System.dealloc(p, layout)
     }
@@ -207,18 +204,18 @@ mod tests {
             let smaller = Layout::from_size_align(size - size / 5, 8).unwrap();
             let r = a.alloc(smaller);
             assert_eq!(r, p);
-            a.dealloc(r, layout);
+            a.dealloc(r, smaller);
             let small = Layout::from_size_align(size / 2 + 4096, 8).unwrap();
             let s = a.alloc(small);
             assert_ne!(s, p);
             // That miss returned the kept block to the system: nothing is kept now.
-            assert_eq!(RECYCLED.lock().unwrap().len, 0);
+            assert_eq!(kept().len, 0);
             a.dealloc(s, small);
             // Over-aligned blocks are never kept.
             let aligned = Layout::from_size_align(size, 4096).unwrap();
             let t = a.alloc(aligned);
             a.dealloc(t, aligned);
-            assert_eq!(RECYCLED.lock().unwrap().len, 1);
+            assert_eq!(kept().len, 1);
         }
     }
 }
