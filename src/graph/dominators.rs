@@ -127,10 +127,10 @@ pub fn number_nodes(
 
 /// What phase two reads: the numbering and the essential retainers.
 pub struct DomInput<'a> {
-    /// The essential retainers of the nodes with more than one, each slot's source beside its
-    /// edge ([`super::retainers::dominator_slots`]); freed when the first pass is done.
+    /// The sources of the essential retainers of the nodes with more than one
+    /// ([`super::retainers::dominator_slots`]; no other retainer may be there); freed when
+    /// the first pass is done.
     pub retainers: super::retainers::Slots,
-    pub essential: &'a BitSet,
     /// Nodes with more than one essential retainer; the others' only one is their DFS
     /// parent, which is then their semidominator and immediate dominator.
     pub many_retainers: &'a BitSet,
@@ -171,7 +171,7 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
     let mut r = g.retainers;
     r.slots
         .par_chunks_mut(1 << 16)
-        .for_each(|c| c.iter_mut().for_each(|x| x[1] = pre[x[1] as usize]));
+        .for_each(|c| c.iter_mut().for_each(|x| *x = pre[*x as usize]));
     drop(pre);
     let (first_retainer, slots_of) = (&r.first_retainer, &r.slots);
     let numbered = vertex.len() - 1;
@@ -201,10 +201,7 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
                 let mut s = w;
                 let mut waiting = false;
                 let slots = first_retainer[node] as usize..first_retainer[node + 1] as usize;
-                for &[e, v] in &slots_of[slots] {
-                    if !g.essential.get(e as usize) {
-                        continue;
-                    }
+                for &v in &slots_of[slots] {
                     if v < w {
                         s = s.min(v);
                     } else {
@@ -479,7 +476,6 @@ mod tests {
         let num = number_nodes(0, first_edge, edge_to, &essential, &once);
         let input = DomInput {
             retainers,
-            essential: &essential,
             many_retainers: &many,
         };
         finish_with(first_pass(num, input, chunk), at_once).idom

@@ -197,7 +197,6 @@ impl HeapGraph {
                 numbering,
                 dominators::DomInput {
                     retainers: retainer_slots,
-                    essential: &essential,
                     many_retainers: &many_retainers,
                 },
                 dominators::SEMI_CHUNK,

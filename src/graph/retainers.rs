@@ -3,11 +3,10 @@
 //! A counting sort of edges by target (DevTools' `buildRetainers`): count, prefix-sum, then
 //! fill in edge order (each node's offset serving as its cursor), so each node's retainers
 //! are ordered by source ordinal. Two uses: the dominators' first pass reads only the
-//! essential retainers of nodes with more than one, each slot holding its edge and its
-//! source side by side (one random write per edge, not two; [`dominator_slots`]); the whole
-//! reverse CSR, edges only, is for whatever walks retainers later ([`build_retainers`]),
-//! with [`super::csr::SourceIndex`] to find an edge's source. Cost: two passes over the
-//! edges; memory: 4 bytes per node and 4 (whole CSR) or 8 (dominators' slots) per kept edge.
+//! sources of the essential retainers of nodes with more than one ([`dominator_slots`]);
+//! the whole reverse CSR, edges only, is for whatever walks retainers later
+//! ([`build_retainers`]), with [`super::csr::SourceIndex`] to find an edge's source. Cost:
+//! two passes over the edges; memory: 4 bytes per node and 4 per kept edge.
 
 pub struct Retainers {
     /// `first_retainer[i]..first_retainer[i+1]` index `retainer_edge`.
@@ -15,10 +14,10 @@ pub struct Retainers {
     pub retainer_edge: Vec<u32>,
 }
 
-/// The dominators' retainer slots: `[edge, source]` per slot.
+/// The dominators' retainer slots: the source of each kept retainer.
 pub struct Slots {
     pub first_retainer: Vec<u32>,
-    pub slots: Vec<[u32; 2]>,
+    pub slots: Vec<u32>,
 }
 
 /// The whole reverse CSR.
@@ -30,14 +29,15 @@ pub fn build_retainers(first_edge: &[u32], edge_to: &[u32]) -> Retainers {
     }
 }
 
-/// The retainers of only the edges `e` (into node `t`) for which `keep(e, t)` holds, each
-/// node's kept retainers in the same order as in the whole CSR, with their sources.
+/// The sources of only the edges `e` (into node `t`) for which `keep(e, t)` holds, each
+/// node's in the same order as its retainers in the whole CSR. (The dominators keep the
+/// essential retainers of nodes with more than one, so they never need the edge itself.)
 pub fn dominator_slots(
     first_edge: &[u32],
     edge_to: &[u32],
     keep: impl Fn(usize, usize) -> bool,
 ) -> Slots {
-    let (first_retainer, slots) = by_target(first_edge, edge_to, keep, |e, src| [e, src]);
+    let (first_retainer, slots) = by_target(first_edge, edge_to, keep, |_, src| src);
     Slots {
         first_retainer,
         slots,
