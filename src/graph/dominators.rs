@@ -37,8 +37,12 @@ pub struct Numbering {
     pub pre: Vec<u32>,
     /// Node of every preorder number (`vertex[0]` unused).
     pub vertex: Vec<u32>,
-    /// DFS parent's preorder number (1 for the root's children, real or virtual).
-    pub parent: Vec<u32>,
+    /// The link-eval forest's record of every preorder number, holding only the DFS
+    /// parent's preorder number so far (1 for the root's children, real or virtual); the
+    /// first pass adds the semidominators. Made here, so that the records never sit beside
+    /// separate parent and semidominator columns (the start of the link-eval pass is the
+    /// peak of a big load).
+    forest: Vec<Vertex>,
     pub reached: usize,
 }
 
@@ -57,13 +61,13 @@ pub fn number_nodes(
     // Preorder numbers start at 1; 0 means "not reached" and is the forest's null link.
     let mut pre = super::filled(n, 0u32);
     let mut vertex = vec![0u32; n + 1];
-    let mut parent = vec![0u32; n + 1];
+    let mut forest = vec![Vertex::default(); n + 1];
     let mut count = 1u32;
     pre[root] = 1;
     vertex[1] = root as u32;
     let mut stack: Vec<(u32, u32)> = Vec::new();
     let mut dfs =
-        |start: usize, count: &mut u32, pre: &mut [u32], vertex: &mut [u32], parent: &mut [u32]| {
+        |start: usize, count: &mut u32, pre: &mut [u32], vertex: &mut [u32], f: &mut [Vertex]| {
             stack.push((start as u32, first_edge[start]));
             while let Some(top) = stack.last_mut() {
                 let v = top.0 as usize;
@@ -80,7 +84,7 @@ pub fn number_nodes(
                         *count += 1;
                         pre[w] = *count;
                         vertex[*count as usize] = w as u32;
-                        parent[*count as usize] = pre[v];
+                        f[*count as usize].parent = pre[v];
                         next = Some(w as u32);
                         break;
                     }
@@ -93,7 +97,7 @@ pub fn number_nodes(
                 }
             }
         };
-    dfs(root, &mut count, &mut pre, &mut vertex, &mut parent);
+    dfs(root, &mut count, &mut pre, &mut vertex, &mut forest);
     let reached = count as usize;
     if reached < n {
         // Pass A: nodes with no essential retainer at all (held only weakly, or not at all)
@@ -103,8 +107,8 @@ pub fn number_nodes(
                 count += 1;
                 pre[v] = count;
                 vertex[count as usize] = v as u32;
-                parent[count as usize] = 1;
-                dfs(v, &mut count, &mut pre, &mut vertex, &mut parent);
+                forest[count as usize].parent = 1;
+                dfs(v, &mut count, &mut pre, &mut vertex, &mut forest);
             }
         }
         // Pass B: what is left only holds itself (unreachable cycles): each under the root.
@@ -113,14 +117,14 @@ pub fn number_nodes(
                 count += 1;
                 *p = count;
                 vertex[count as usize] = v as u32;
-                parent[count as usize] = 1;
+                forest[count as usize].parent = 1;
             }
         }
     }
     Numbering {
         pre,
         vertex,
-        parent,
+        forest,
         reached,
     }
 }
@@ -139,9 +143,9 @@ pub struct DomInput<'a> {
 /// What the parallel first pass leaves for the sequential rest.
 pub struct FirstPass {
     vertex: Vec<u32>,
-    parent: Vec<u32>,
-    /// Semidominator so far of every vertex (final where no forest candidate is left).
-    semi: Vec<u32>,
+    /// The forest's records, each with its DFS parent and its semidominator so far (final
+    /// where no forest candidate is left).
+    forest: Vec<Vertex>,
     /// Per chunk of vertices: each vertex's forest candidates, then the vertex itself with
     /// [`ENDS`] set (vertices with no candidate have no entry).
     later: Vec<Vec<u32>>,
@@ -158,14 +162,13 @@ pub struct FirstPass {
 /// real or virtual, and nodes with one essential retainer) are settled here.
 ///
 /// Memory is what bounds this step on big heaps (it is the peak of a load), so the
-/// retainers' sources are first turned into preorder numbers in place, which frees `pre`,
-/// and the forest itself is only built by [`finish`], once the sources are freed too.
+/// retainers' sources are first turned into preorder numbers in place, which frees `pre`.
 pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
     use rayon::prelude::*;
     let Numbering {
         pre,
         vertex,
-        parent,
+        mut forest,
         reached,
     } = num;
     let mut r = g.retainers;
@@ -174,20 +177,19 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
         .for_each(|c| c.iter_mut().for_each(|x| *x = pre[*x as usize]));
     drop(pre);
     let (first_retainer, slots_of) = (&r.first_retainer, &r.slots);
-    let numbered = vertex.len() - 1;
-    let mut semi: Vec<u32> = vec![0; numbered + 1];
-    let later: Vec<Vec<u32>> = semi
+    let later: Vec<Vec<u32>> = forest
         .par_chunks_mut(chunk)
         .enumerate()
-        .map(|(k, semi)| {
+        .map(|(k, records)| {
             let mut later = Vec::new();
-            for (j, sw) in semi.iter_mut().enumerate() {
+            for (j, fw) in records.iter_mut().enumerate() {
                 let w = (k * chunk + j) as u32;
+                let sw = &mut fw.semi;
                 *sw = w;
                 if w < 2 {
                     continue;
                 }
-                let p = parent[w as usize];
+                let p = fw.parent;
                 if p == 1 {
                     *sw = 1;
                     continue;
@@ -220,8 +222,7 @@ pub fn first_pass(num: Numbering, g: DomInput<'_>, chunk: usize) -> FirstPass {
     drop(r);
     FirstPass {
         vertex,
-        parent,
-        semi,
+        forest,
         later,
         chunk,
         reached,
@@ -239,27 +240,12 @@ pub fn finish(fp: FirstPass) -> Dominators {
 fn finish_with(fp: FirstPass, many: usize) -> Dominators {
     let FirstPass {
         vertex,
-        parent,
-        semi,
+        forest: mut f,
         later,
         chunk,
         reached,
     } = fp;
     let numbered = vertex.len() - 1;
-    // One record per vertex keeps a forest step to one cache miss on a 9M-node heap. (It is
-    // built only now, after the first pass has freed the retainers' sources: the first pass
-    // is the peak of a big load.)
-    let mut f: Vec<Vertex> = semi
-        .iter()
-        .zip(&parent)
-        .map(|(&semi, &parent)| Vertex {
-            semi,
-            best: 0,
-            ancestor: 0,
-            parent,
-        })
-        .collect();
-    drop((semi, parent));
 
     // Second pass, sequential, in reverse preorder: the forest candidates, then link.
     let mut path: Vec<u32> = Vec::new();
@@ -347,8 +333,9 @@ pub const SEMI_CHUNK: usize = 1 << 16;
 /// numbers stay below it: a heap of 2^31 nodes would not fit in memory).
 const ENDS: u32 = 1 << 31;
 
-/// A vertex of the link-eval forest, by preorder number.
-#[derive(Clone, Copy)]
+/// A vertex of the link-eval forest, by preorder number: one record per vertex keeps a
+/// forest step to one cache miss on a 9M-node heap.
+#[derive(Clone, Copy, Default)]
 struct Vertex {
     semi: u32,
     /// The smallest semidominator on the compressed forest path from this vertex up to
