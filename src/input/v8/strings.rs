@@ -6,7 +6,7 @@
 //! become U+FFFD instead of failing the file.
 
 use crate::error::ParseError;
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr2, memchr3};
 use rayon::prelude::*;
 
 /// All strings of a snapshot, by index.
@@ -106,28 +106,58 @@ pub fn parse_strings(b: &[u8], start: usize, end: usize) -> Result<Strings, Pars
         .par_iter()
         .map(|&(s, e)| parse_piece(&b[s..e], s, e == hi))
         .collect();
-    let mut out = Strings::default();
-    let mut total = 0;
     let mut ok = Vec::with_capacity(pieces.len());
+    // Where each piece's bytes go in the whole.
+    let (mut bytes, mut count) = (0, 0);
+    let mut at = Vec::with_capacity(pieces.len());
     for (k, p) in pieces.into_iter().enumerate() {
         let p = p?;
         // A chunk cut at a newline inside a malformed string shows up as a missing comma.
         if k + 1 < bounds.len() && !p.after_comma && !p.ends.is_empty() {
             return Err(ParseError::at(bounds[k].1, "expected ',' between strings"));
         }
-        total += p.data.len();
+        at.push(bytes);
+        bytes += p.data.len();
+        count += p.ends.len();
         ok.push(p);
     }
-    out.data.reserve_exact(total);
-    for p in ok {
-        let base = out.data.len();
-        out.data.push_str(&p.data);
-        out.ends.extend(p.ends.iter().map(|e| e + base));
+    // Joined on all cores: each piece copied into its own part of the whole.
+    let mut data = vec![0u8; bytes];
+    let mut ends = vec![0usize; count];
+    let mut parts = Vec::with_capacity(ok.len());
+    let (mut rest_data, mut rest_ends) = (&mut data[..], &mut ends[..]);
+    for p in &ok {
+        let (d, r) = std::mem::take(&mut rest_data).split_at_mut(p.data.len());
+        let (e, s) = std::mem::take(&mut rest_ends).split_at_mut(p.ends.len());
+        (rest_data, rest_ends) = (r, s);
+        parts.push((d, e));
     }
-    Ok(out)
+    parts
+        .into_par_iter()
+        .zip(&ok)
+        .zip(&at)
+        .for_each(|(((d, e), p), &base)| {
+            d.copy_from_slice(p.data.as_bytes());
+            for (x, &end) in e.iter_mut().zip(&p.ends) {
+                *x = end + base;
+            }
+        });
+    drop(ok);
+    // Every piece was a `String`, so the whole is UTF-8 too; checked all the same (a few
+    // milliseconds) rather than assumed.
+    let data = String::from_utf8(data)
+        .map_err(|_| ParseError::at(start, "the strings do not join into UTF-8"))?;
+    Ok(Strings { data, ends })
 }
 
 fn parse_piece(b: &[u8], base: usize, last: bool) -> Result<Piece, ParseError> {
+    // V8 writes no control character but the newline after each element: in a piece with
+    // none, a string's only possible one is a newline, which the search for its end can
+    // look for too, instead of every string's bytes being checked one by one. (Checked with
+    // a branch-free OR over the piece, which the compiler vectorises.)
+    let other_controls = b
+        .iter()
+        .fold(false, |any, &c| any | ((c < 0x20) & (c != b'\n')));
     let mut bytes: Vec<u8> = Vec::with_capacity(b.len());
     let mut ends = Vec::new();
     let mut i = 0;
@@ -146,7 +176,7 @@ fn parse_piece(b: &[u8], base: usize, last: bool) -> Result<Piece, ParseError> {
                 "expected a string in the \"strings\" section",
             ));
         }
-        i = decode_string(b, i + 1, base, &mut bytes)?;
+        i = decode_string(b, i + 1, base, !other_controls, &mut bytes)?;
         ends.push(bytes.len());
         after_comma = false;
         while i < n && matches!(b[i], b' ' | b'\n' | b'\r' | b'\t') {
@@ -193,31 +223,40 @@ fn parse_piece(b: &[u8], base: usize, last: bool) -> Result<Piece, ParseError> {
 }
 
 /// Decode a JSON string body starting at `i` (after the opening quote) into `out`; returns
-/// the position after the closing quote.
+/// the position after the closing quote. `only_newlines`: `b` holds no control character
+/// but newlines.
 fn decode_string(
     b: &[u8],
     mut i: usize,
     base: usize,
+    only_newlines: bool,
     out: &mut Vec<u8>,
 ) -> Result<usize, ParseError> {
+    let control = |at: usize| ParseError::at(base + at, "control character inside a string");
     loop {
-        let Some(k) = memchr2(b'"', b'\\', &b[i..]) else {
+        let found = if only_newlines {
+            memchr3(b'"', b'\\', b'\n', &b[i..])
+        } else {
+            memchr2(b'"', b'\\', &b[i..])
+        };
+        let Some(k) = found else {
             return Err(ParseError::at(
                 base + b.len(),
                 "string not closed before a line break or the end",
             ));
         };
         let raw = &b[i..i + k];
-        if let Some(p) = raw.iter().position(|&c| c < 0x20) {
-            return Err(ParseError::at(
-                base + i + p,
-                "control character inside a string",
-            ));
+        if !only_newlines {
+            if let Some(p) = raw.iter().position(|&c| c < 0x20) {
+                return Err(control(i + p));
+            }
         }
         out.extend_from_slice(raw);
         i += k;
-        if b[i] == b'"' {
-            return Ok(i + 1);
+        match b[i] {
+            b'"' => return Ok(i + 1),
+            b'\n' => return Err(control(i)),
+            _ => {}
         }
         // Escape sequence.
         let esc = *b
@@ -340,5 +379,16 @@ mod tests {
         assert!(parse(r#"["a\q"]"#).is_err());
         assert!(parse(r#"["a",]"#).is_err());
         assert!(parse("[\"a\nb\"]").is_err());
+        // A raw control character in a string is named wherever it stands, whether the
+        // piece holds other control characters (the tab) or only newlines.
+        for (text, at) in [("[\"ab\ncd\"]", 4), ("[\"a\",\t\"b\u{1}c\"]", 8)] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(
+                e == format!("control character inside a string (at byte {at})"),
+                "{text:?}: {e}"
+            );
+        }
+        // Tabs and carriage returns between elements are whitespace.
+        assert_eq!(parse("[\"a\",\t\r\n\"b\"]").unwrap(), vec!["a", "b"]);
     }
 }
