@@ -61,7 +61,7 @@ pub fn number_nodes(
     // Preorder numbers start at 1; 0 means "not reached" and is the forest's null link.
     let mut pre = super::filled(n, 0u32);
     let mut vertex = vec![0u32; n + 1];
-    let mut forest = vec![Vertex::default(); n + 1];
+    let mut forest = zeroed_forest(n + 1);
     let mut count = 1u32;
     pre[root] = 1;
     vertex[1] = root as u32;
@@ -333,9 +333,24 @@ pub const SEMI_CHUNK: usize = 1 << 16;
 /// numbers stay below it: a heap of 2^31 nodes would not fit in memory).
 const ENDS: u32 = 1 << 31;
 
+/// `len` forest records, all zero, in memory the allocator hands out already cleared (the
+/// kernel's fresh pages, or one memset): not written a record at a time first, on the
+/// DFS's lane, only to be written again by the DFS.
+fn zeroed_forest(len: usize) -> Vec<Vertex> {
+    // `[u32; 4]` is a type the standard library knows to be all-zero bits, so this is one
+    // zeroed allocation.
+    let words = std::mem::ManuallyDrop::new(vec![[0u32; 4]; len]);
+    let (ptr, len, cap) = (words.as_ptr() as *mut Vertex, words.len(), words.capacity());
+    // SAFETY: `Vertex` is `repr(C)` of four `u32`, so it has the size and alignment of
+    // `[u32; 4]` (the layout the block was allocated with and will be freed with), and all
+    // zero bits are a valid `Vertex`; the original vector is never dropped.
+    unsafe { Vec::from_raw_parts(ptr, len, cap) }
+}
+
 /// A vertex of the link-eval forest, by preorder number: one record per vertex keeps a
 /// forest step to one cache miss on a 9M-node heap.
 #[derive(Clone, Copy, Default)]
+#[repr(C)]
 struct Vertex {
     semi: u32,
     /// The smallest semidominator on the compressed forest path from this vertex up to
