@@ -149,11 +149,7 @@ pub fn skip_string(b: &[u8], pos: usize) -> Result<usize, ParseError> {
     }
 }
 
-pub fn skip_value(
-    b: &[u8],
-    pos: usize,
-    release: &dyn Fn(usize, usize),
-) -> Result<usize, ParseError> {
+fn skip_value(b: &[u8], pos: usize, release: &dyn Fn(usize, usize)) -> Result<usize, ParseError> {
     match b.get(pos) {
         None => Err(ParseError::at(pos, "file ends where a value was expected")),
         Some(b'"') => skip_string(b, pos),
