@@ -5,6 +5,7 @@
 //! strings likewise ([`strings`]). Field positions come from `meta` (5, 6 or 7 node fields);
 //! node and edge type names are mapped to fixed codes, with unknown types kept by name.
 
+mod bytemask;
 pub mod ints;
 pub mod scan;
 pub mod strings;

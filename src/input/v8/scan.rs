@@ -265,38 +265,12 @@ impl Walk {
 }
 
 /// Bit j: byte j of the block is a quote, a backslash, `open` or `close`.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn interesting(block: &[u8; 64], open: u8, close: u8) -> u64 {
-    use std::arch::x86_64::*;
-    let mut mask = 0u64;
-    for k in 0..4 {
-        // SAFETY: SSE2 is part of every x86_64 target; the load reads 16 of the block's
-        // 64 bytes (unaligned loads are allowed).
-        unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().add(16 * k) as *const __m128i);
-            let hit = _mm_or_si128(
-                _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-                ),
-                _mm_or_si128(
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(open as i8)),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(close as i8)),
-                ),
-            );
-            mask |= (_mm_movemask_epi8(hit) as u16 as u64) << (16 * k);
-        }
-    }
-    mask
-}
-
-#[cfg(not(target_arch = "x86_64"))]
 #[inline(always)]
 fn interesting(block: &[u8; 64], open: u8, close: u8) -> u64 {
     let mut mask = 0u64;
-    for (j, &c) in block.iter().enumerate() {
-        mask |= ((c == b'"' || c == b'\\' || c == open || c == close) as u64) << j;
+    for (k, w) in block.chunks_exact(16).enumerate() {
+        let w: &[u8; 16] = w.try_into().expect("16 bytes");
+        mask |= (super::bytemask::eq_any(w, [b'"', b'\\', open, close]) as u64) << (16 * k);
     }
     mask
 }

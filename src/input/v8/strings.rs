@@ -107,36 +107,34 @@ pub fn parse_strings(b: &[u8], start: usize, end: usize) -> Result<Strings, Pars
         .map(|&(s, e)| parse_piece(&b[s..e], s, e == hi))
         .collect();
     let mut ok = Vec::with_capacity(pieces.len());
-    // Where each piece's bytes go in the whole.
     let (mut bytes, mut count) = (0, 0);
-    let mut at = Vec::with_capacity(pieces.len());
     for (k, p) in pieces.into_iter().enumerate() {
         let p = p?;
         // A chunk cut at a newline inside a malformed string shows up as a missing comma.
         if k + 1 < bounds.len() && !p.after_comma && !p.ends.is_empty() {
             return Err(ParseError::at(bounds[k].1, "expected ',' between strings"));
         }
-        at.push(bytes);
         bytes += p.data.len();
         count += p.ends.len();
         ok.push(p);
     }
-    // Joined on all cores: each piece copied into its own part of the whole.
+    // Joined on all cores: each piece copied into its own part of the whole, which starts
+    // at byte `base`.
     let mut data = vec![0u8; bytes];
     let mut ends = vec![0usize; count];
     let mut parts = Vec::with_capacity(ok.len());
-    let (mut rest_data, mut rest_ends) = (&mut data[..], &mut ends[..]);
+    let (mut rest_data, mut rest_ends, mut base) = (&mut data[..], &mut ends[..], 0);
     for p in &ok {
         let (d, r) = std::mem::take(&mut rest_data).split_at_mut(p.data.len());
         let (e, s) = std::mem::take(&mut rest_ends).split_at_mut(p.ends.len());
         (rest_data, rest_ends) = (r, s);
-        parts.push((d, e));
+        parts.push((d, e, base));
+        base += p.data.len();
     }
     parts
         .into_par_iter()
         .zip(&ok)
-        .zip(&at)
-        .for_each(|(((d, e), p), &base)| {
+        .for_each(|((d, e, base), p)| {
             d.copy_from_slice(p.data.as_bytes());
             for (x, &end) in e.iter_mut().zip(&p.ends) {
                 *x = end + base;
@@ -304,32 +302,16 @@ fn decode_string(
 /// set-up a general search pays for long haystacks.
 #[inline(always)]
 fn string_stop(b: &[u8]) -> Option<usize> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::*;
-        let mut at = 0;
-        while at + 16 <= b.len() {
-            // SAFETY: SSE2 is part of every x86_64 target; the load reads b[at..at + 16].
-            let hits = unsafe {
-                let v = _mm_loadu_si128(b.as_ptr().add(at) as *const __m128i);
-                let hit = _mm_or_si128(
-                    _mm_or_si128(
-                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                        _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-                    ),
-                    _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8)),
-                );
-                _mm_movemask_epi8(hit) as u32
-            };
-            if hits != 0 {
-                return Some(at + hits.trailing_zeros() as usize);
-            }
-            at += 16;
+    let mut at = 0;
+    while let Some(w) = b.get(at..at + 16) {
+        let w: &[u8; 16] = w.try_into().expect("16 bytes");
+        let hits = super::bytemask::eq_any(w, [b'"', b'\\', b'\n']);
+        if hits != 0 {
+            return Some(at + hits.trailing_zeros() as usize);
         }
-        memchr3(b'"', b'\\', b'\n', &b[at..]).map(|k| at + k)
+        at += 16;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    memchr3(b'"', b'\\', b'\n', b)
+    memchr3(b'"', b'\\', b'\n', &b[at..]).map(|k| at + k)
 }
 
 fn hex4(b: &[u8], i: usize) -> Option<u32> {
