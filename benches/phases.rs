@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 // The same allocator set-up as the binary.
 #[global_allocator]
-static ALLOC: heapdiff::hugepages::HugePages = heapdiff::hugepages::HugePages;
+static ALLOC: heapdiff::arena::Arena = heapdiff::arena::Arena;
 
 fn stats(mut v: Vec<Duration>) -> (f64, f64) {
     v.sort();
@@ -74,7 +74,7 @@ fn pair(before: &str, after: &str, runs: usize) {
 }
 
 fn main() {
-    heapdiff::hugepages::tune_malloc();
+    heapdiff::arena::tune_malloc();
     let all: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = all.iter().position(|a| a == "--pair") {
         let rest: Vec<&String> = all[i + 1..]

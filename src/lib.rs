@@ -4,13 +4,13 @@
 //! [`graph`] derives retainers, distances, dominators, retained sizes and classes, [`diff`]
 //! compares snapshots, and [`report`] builds one model and renders it in each format.
 
+pub mod arena;
 pub mod cli;
 pub mod detect;
 pub mod diff;
 pub mod error;
 pub mod fasthash;
 pub mod graph;
-pub mod hugepages;
 pub mod input;
 pub mod jemalloc_diff;
 pub mod report;

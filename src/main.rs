@@ -4,10 +4,10 @@ use clap::Parser;
 use std::process::ExitCode;
 
 #[global_allocator]
-static ALLOC: heapdiff::hugepages::HugePages = heapdiff::hugepages::HugePages;
+static ALLOC: heapdiff::arena::Arena = heapdiff::arena::Arena;
 
 fn main() -> ExitCode {
-    heapdiff::hugepages::tune_malloc();
+    heapdiff::arena::tune_malloc();
     let args = match heapdiff::cli::Args::try_parse() {
         Ok(a) => a,
         Err(e) if !e.use_stderr() => {

@@ -1,4 +1,4 @@
-//! The one place that maps files into memory (with `hugepages.rs`, where the crate uses
+//! The one place that maps files into memory (with `arena.rs`, where the crate uses
 //! `unsafe`).
 //!
 //! Heap snapshots are read straight from the mapping; once a region has been parsed its pages
