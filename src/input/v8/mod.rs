@@ -454,7 +454,13 @@ fn parse_nodes(
         node_name: vec![0; n],
         node_id: vec![0; n],
         self_size: vec![0; n],
-        edge_count: vec![0; n],
+        // One slot more than nodes: the edge index appends the total in place
+        // (`csr::build_edge_index`), which would otherwise move a full column to grow it.
+        edge_count: {
+            let mut v = vec![0; n + 1];
+            v.truncate(n);
+            v
+        },
         detachedness: if di.is_some() { vec![0; n] } else { Vec::new() },
         ..Default::default()
     };
