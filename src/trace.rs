@@ -93,7 +93,16 @@ pub struct Tracer<'g> {
     index_patterns: [Option<u32>; 2],
     /// Scratch for [`Tracer::signature`]'s walk up (node, edge into it).
     chain: Vec<(u32, u32)>,
+    /// The signature one edge leads to from a signature, keyed by what decides it: (parent
+    /// signature, class reached) and (edge type, edge name; 0 for element and hidden edges,
+    /// whose pattern ignores it). One lookup instead of the three of a step's pattern, the
+    /// step and the trie, for every instance of a path seen before.
+    next: FastMap<(u64, u64), u32>,
 }
+
+/// Entries [`Tracer::next`] stops growing at (edges named by data, one name per instance,
+/// would otherwise add one each without ever being looked up again).
+const NEXT_CAP: usize = 1 << 20;
 
 use crate::graph::parents::{visibility, NO_PARENT};
 
@@ -112,6 +121,7 @@ impl<'g> Tracer<'g> {
             example_edge: Vec::new(),
             index_patterns: [None; 2],
             chain: Vec::new(),
+            next: FastMap::default(),
         }
     }
 
@@ -209,6 +219,23 @@ impl<'g> Tracer<'g> {
         id
     }
 
+    /// The signature edge `e` (into `node`) leads to from signature `sig`, interning it.
+    fn step_from(&mut self, sig: u32, e: u32, node: u32) -> u32 {
+        let step = self.step_id(e, node);
+        let (_, last_step, _) = self.nodes[sig as usize];
+        if sig != ROOT_SIG && last_step == step {
+            // A repeat of the previous step: fold it in.
+            self.nodes[sig as usize].2 = true;
+            return sig;
+        }
+        let next = self.nodes.len() as u32;
+        let s = *self.ids.entry((sig, step)).or_insert(next);
+        if s == next {
+            self.nodes.push((sig, step, false));
+        }
+        s
+    }
+
     /// Signature of the path to `v` (interning every prefix on the way).
     pub fn signature(&mut self, v: u32) -> u32 {
         if v == self.g.root {
@@ -237,21 +264,28 @@ impl<'g> Tracer<'g> {
                 None => break UNREACHABLE_SIG,
             }
         };
+        let g = self.g;
         while let Some((node, e)) = chain.pop() {
             if sig != UNREACHABLE_SIG {
-                let step = self.step_id(e, node);
-                let (_, last_step, _) = self.nodes[sig as usize];
-                if sig != ROOT_SIG && last_step == step {
-                    // A repeat of the previous step: fold it in.
-                    self.nodes[sig as usize].2 = true;
-                } else {
-                    let parent = sig;
-                    let next = self.nodes.len() as u32;
-                    sig = *self.ids.entry((parent, step)).or_insert(next);
-                    if sig == next {
-                        self.nodes.push((parent, step, false));
+                let t = g.edge_type[e as usize];
+                let name = match t {
+                    edge_kind::ELEMENT | edge_kind::HIDDEN => 0,
+                    _ => g.edge_name[e as usize],
+                };
+                let key = (
+                    (sig as u64) << 32 | g.class_of[node as usize] as u64,
+                    (t as u64) << 32 | name as u64,
+                );
+                sig = match self.next.get(&key) {
+                    Some(&s) => s,
+                    None => {
+                        let s = self.step_from(sig, e, node);
+                        if self.next.len() < NEXT_CAP {
+                            self.next.insert(key, s);
+                        }
+                        s
                     }
-                }
+                };
             }
             self.memo.set(node, sig);
         }
