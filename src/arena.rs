@@ -17,8 +17,8 @@
 //! the largest live total so far (plus [`SLACK`]), free units are returned to the system
 //! (`MADV_DONTNEED`), highest addresses first, so peak RSS stays what the program's own
 //! live blocks make it. The region is backed by 2 MiB pages where the host still has free
-//! memory backed, 4 KiB pages where it does not: the first 2 MiB page is timed to tell
-//! ([`choose_pages`]). If the region cannot be reserved, is full, or a request needs
+//! memory backed, 4 KiB pages where it does not: huge-page faults are timed to tell
+//! ([`Region::choose_pages`]). If the region cannot be reserved, is full, or a request needs
 //! an alignment above a unit, the block comes from the system allocator as before.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -69,6 +69,8 @@ struct Region {
     huge: bool,
     /// Whether the last probe was slow.
     slow_probe: bool,
+    /// The slowest huge-page probe so far, for `--timings`.
+    slowest_probe: std::time::Duration,
 }
 
 // SAFETY: `resident` points into a mapping owned by the region for the life of the process;
@@ -86,6 +88,7 @@ static STATE: std::sync::Mutex<Region> = std::sync::Mutex::new(Region {
     peak: 0,
     huge: false,
     slow_probe: false,
+    slowest_probe: std::time::Duration::ZERO,
 });
 
 fn state() -> std::sync::MutexGuard<'static, Region> {
@@ -138,10 +141,6 @@ const COLD_HUGE_FAULT: std::time::Duration = std::time::Duration::from_micros(40
 /// small pages.
 const FIRST_PROBES: usize = 3;
 
-/// The slowest huge-page probe in microseconds and whether the region still uses huge
-/// pages, once reserved (`usize::MAX` before).
-static PAGES: AtomicUsize = AtomicUsize::new(usize::MAX);
-
 /// Fault in the huge page at `at` (2 MiB-aligned, fresh, inside the region): whether it
 /// came quickly, and how long it took.
 #[cfg(target_os = "linux")]
@@ -174,22 +173,12 @@ fn probe(_at: usize) -> (bool, std::time::Duration) {
 #[cfg(not(target_os = "linux"))]
 fn advise(_start: usize, _bytes: usize, _huge: bool) {}
 
-fn record_pages(huge: bool, slowest: std::time::Duration) {
-    let us = (slowest.as_micros() as usize).min(usize::MAX >> 2);
-    let old = PAGES.load(Ordering::Relaxed);
-    let us = if old == usize::MAX {
-        us
-    } else {
-        us.max(old >> 1)
-    };
-    PAGES.store(us << 1 | huge as usize, Ordering::Relaxed);
-}
-
 /// How the region backs its blocks, for `--timings`: whether with huge pages at the end,
-/// and the slowest huge-page probe (µs). `None` before the first big block.
+/// and the slowest huge-page probe (µs). `None` before the first big block, or without a
+/// region.
 pub fn page_choice() -> Option<(bool, u64)> {
-    let v = PAGES.load(Ordering::Relaxed);
-    (v != usize::MAX).then_some((v & 1 == 1, (v >> 1) as u64))
+    let r = state();
+    (r.base > 1).then_some((r.huge, r.slowest_probe.as_micros() as u64))
 }
 
 impl Region {
@@ -205,18 +194,16 @@ impl Region {
     fn choose_pages(&mut self) {
         advise(self.base, RESERVE, true);
         let mut fast = 0;
-        let mut slowest = std::time::Duration::ZERO;
         for k in 0..FIRST_PROBES {
             let (quick, took) = probe(self.base + k * HUGE);
             fast += quick as usize;
-            slowest = slowest.max(took);
+            self.slowest_probe = self.slowest_probe.max(took);
         }
         self.huge = 2 * fast > FIRST_PROBES;
         if !self.huge {
             let done = FIRST_PROBES * HUGE;
             advise(self.base + done, RESERVE - done, false);
         }
-        record_pages(self.huge, slowest);
     }
 
     /// Units `from..to` are handed out for the first time: while on huge pages, time the
@@ -232,13 +219,13 @@ impl Region {
             return;
         }
         let (quick, took) = probe(page);
+        self.slowest_probe = self.slowest_probe.max(took);
         let was_slow = std::mem::replace(&mut self.slow_probe, !quick);
         if !quick && was_slow {
             self.huge = false;
             let rest = page + HUGE;
             advise(rest, self.base + RESERVE - rest, false);
         }
-        record_pages(self.huge, took);
     }
 
     /// Reserve the region on first use; false if it is not available.
@@ -601,6 +588,7 @@ mod tests {
             peak: 0,
             huge: false,
             slow_probe: false,
+            slowest_probe: std::time::Duration::ZERO,
         };
         // Two blocks, freed: both stay resident and merge into one hole.
         let a = r.place(SLACK).unwrap();
