@@ -100,6 +100,12 @@ pub struct Tracer<'g> {
     next: FastMap<(u64, u64), u32>,
 }
 
+/// Whether an edge of type `t` is one whose step ignores its name (an element or hidden
+/// edge's index: all become one `[]` or `<>` pattern).
+fn by_index(t: u8) -> bool {
+    matches!(t, edge_kind::ELEMENT | edge_kind::HIDDEN)
+}
+
 /// Entries [`Tracer::next`] stops growing at (edges named by data, one name per instance,
 /// would otherwise add one each without ever being looked up again).
 const NEXT_CAP: usize = 1 << 20;
@@ -184,27 +190,24 @@ impl<'g> Tracer<'g> {
     fn step_id(&mut self, e: u32, to: u32) -> u32 {
         let g = self.g;
         let t = g.edge_type[e as usize];
-        let pattern = match t {
-            edge_kind::ELEMENT | edge_kind::HIDDEN => {
-                let k = (t == edge_kind::HIDDEN) as usize;
-                match self.index_patterns[k] {
-                    Some(p) => p,
-                    None => {
-                        let p = self.intern_pattern(edge_pattern(t, ""));
-                        self.index_patterns[k] = Some(p);
-                        p
-                    }
+        let pattern = if by_index(t) {
+            let k = (t == edge_kind::HIDDEN) as usize;
+            match self.index_patterns[k] {
+                Some(p) => p,
+                None => {
+                    let p = self.intern_pattern(edge_pattern(t, ""));
+                    self.index_patterns[k] = Some(p);
+                    p
                 }
             }
-            _ => {
-                let name = g.edge_name[e as usize];
-                match self.pattern_of_string.get(&name) {
-                    Some(&p) => p,
-                    None => {
-                        let p = self.intern_pattern(name_pattern(g.strings.get(name)));
-                        self.pattern_of_string.insert(name, p);
-                        p
-                    }
+        } else {
+            let name = g.edge_name[e as usize];
+            match self.pattern_of_string.get(&name) {
+                Some(&p) => p,
+                None => {
+                    let p = self.intern_pattern(name_pattern(g.strings.get(name)));
+                    self.pattern_of_string.insert(name, p);
+                    p
                 }
             }
         };
@@ -268,9 +271,10 @@ impl<'g> Tracer<'g> {
         while let Some((node, e)) = chain.pop() {
             if sig != UNREACHABLE_SIG {
                 let t = g.edge_type[e as usize];
-                let name = match t {
-                    edge_kind::ELEMENT | edge_kind::HIDDEN => 0,
-                    _ => g.edge_name[e as usize],
+                let name = if by_index(t) {
+                    0
+                } else {
+                    g.edge_name[e as usize]
                 };
                 let key = (
                     (sig as u64) << 32 | g.class_of[node as usize] as u64,
