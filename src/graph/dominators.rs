@@ -46,6 +46,33 @@ pub struct Numbering {
     pub reached: usize,
 }
 
+/// The blocks [`number_nodes`] fills, allocated (not yet touched) before it starts, so that
+/// another task can give them pages while the DFS runs ([`DfsMemory::ranges`]).
+pub struct DfsMemory {
+    vertex: Vec<u32>,
+    forest: Vec<Vertex>,
+}
+
+impl DfsMemory {
+    /// For a graph of `n` nodes.
+    pub fn new(n: usize) -> DfsMemory {
+        DfsMemory {
+            vertex: vec![0u32; n + 1],
+            forest: zeroed_forest(n + 1),
+        }
+    }
+    /// The blocks as (address, bytes), in the order the DFS fills them (each from its start).
+    pub fn ranges(&self) -> [(usize, usize); 2] {
+        [
+            (self.vertex.as_ptr() as usize, self.vertex.len() * 4),
+            (
+                self.forest.as_ptr() as usize,
+                std::mem::size_of_val(&self.forest[..]),
+            ),
+        ]
+    }
+}
+
 /// Phase one: number every node in DFS preorder over essential edges, in edge order, from the
 /// root; then the DevTools passes for nodes the root does not reach. `has_essential_retainer`
 /// marks nodes that some essential edge points at.
@@ -57,11 +84,34 @@ pub fn number_nodes(
     has_essential_retainer: &BitSet,
 ) -> Numbering {
     let n = first_edge.len() - 1;
+    number_nodes_in(
+        DfsMemory::new(n),
+        root,
+        first_edge,
+        edge_to,
+        essential,
+        has_essential_retainer,
+    )
+}
+
+/// [`number_nodes`] into blocks allocated beforehand.
+pub fn number_nodes_in(
+    mem: DfsMemory,
+    root: u32,
+    first_edge: &[u32],
+    edge_to: &[u32],
+    essential: &BitSet,
+    has_essential_retainer: &BitSet,
+) -> Numbering {
+    let n = first_edge.len() - 1;
     let root = root as usize;
     // Preorder numbers start at 1; 0 means "not reached" and is the forest's null link.
     let mut pre = super::filled(n, 0u32);
-    let mut vertex = vec![0u32; n + 1];
-    let mut forest = zeroed_forest(n + 1);
+    let DfsMemory {
+        mut vertex,
+        mut forest,
+    } = mem;
+    assert_eq!(vertex.len(), n + 1, "DFS memory for another graph");
     let mut count = 1u32;
     pre[root] = 1;
     vertex[1] = root as u32;

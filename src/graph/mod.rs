@@ -162,9 +162,15 @@ impl HeapGraph {
         let parts = 2 * rayon::current_num_threads();
         let ((essential, retained_by), t_essential) =
             timed(|| essential::essential_edges(&rules, parts));
+        // The DFS is the longer lane, and a third of it is first touches of its own blocks:
+        // the other lane, once done, gives those blocks pages from their ends until the DFS
+        // is through.
+        let dfs_memory = dominators::DfsMemory::new(s.node_type.len());
+        let dfs_ranges = dfs_memory.ranges();
+        let dfs_done = std::sync::atomic::AtomicBool::new(false);
         let (((retainer_slots, sources), t_retainers), (numbering, t_number)) = rayon::join(
             || {
-                timed(|| {
+                let out = timed(|| {
                     (
                         retainers::dominator_slots(&first_edge, &s.edge_to, |e, t| {
                             essential.get(e) && retained_by.many.get(t)
@@ -172,18 +178,23 @@ impl HeapGraph {
                         // Paths look up edge sources: the index is small, build it here.
                         paths.then(|| csr::SourceIndex::new(&first_edge)),
                     )
-                })
+                });
+                crate::arena::prefault_backwards(&dfs_ranges, &dfs_done);
+                out
             },
             || {
-                timed(|| {
-                    dominators::number_nodes(
+                let out = timed(|| {
+                    dominators::number_nodes_in(
+                        dfs_memory,
                         s.root,
                         &first_edge,
                         &s.edge_to,
                         &essential,
                         &retained_by.once,
                     )
-                })
+                });
+                dfs_done.store(true, std::sync::atomic::Ordering::Relaxed);
+                out
             },
         );
         let many_retainers = retained_by.many;
