@@ -258,13 +258,41 @@ pub fn parse_records<S: RecordSink>(
     sinks: Vec<S>,
     release: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<(), ParseError> {
+    parse_records_with(b, plan, stride, sinks, release, wide_available())
+}
+
+/// Whether this CPU converts numbers eight at a time ([`wide`]).
+fn wide_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return wide::available();
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`parse_records`], converting eight numbers at a time only if `wide` (and available).
+fn parse_records_with<S: RecordSink>(
+    b: &[u8],
+    plan: &Plan,
+    stride: usize,
+    sinks: Vec<S>,
+    release: &(dyn Fn(usize, usize) + Sync),
+    wide: bool,
+) -> Result<(), ParseError> {
+    let wide = wide && wide_available();
     let stride = stride.max(1);
     let results: Vec<Result<(), ParseError>> = plan
         .chunks
         .par_iter()
         .zip(sinks.into_par_iter())
         .map(|(r, mut sink)| {
-            let res = parse_chunk(&b[r.clone()], r.start, r.end == plan.hi, stride, &mut sink);
+            let res = parse_chunk(
+                &b[r.clone()],
+                r.start,
+                r.end == plan.hi,
+                stride,
+                &mut sink,
+                wide,
+            );
             release(r.start, r.end);
             res
         })
@@ -285,24 +313,73 @@ pub fn check_syntax(b: &[u8], plan: &Plan) -> Result<(), ParseError> {
     parse_records(b, plan, 1, sinks, &|_, _| {})
 }
 
-/// Gathers values into records of `stride` and hands each full record to the sink.
+/// Values waiting to be handed on as records, at most (plus one block's worth).
+const PENDING: usize = 4096;
+
+/// Gathers values into records of `stride` and hands the full records to the sink in
+/// batches: the parse loop only appends to a buffer, and the sink runs over whole records.
 struct Records<'s, S> {
-    rec: Vec<u32>,
-    k: usize,
+    buf: Box<[u32; PENDING + 64]>,
+    len: usize,
+    stride: usize,
     sink: &'s mut S,
 }
 
 impl<S: RecordSink> Records<'_, S> {
+    fn new(stride: usize, sink: &mut S) -> Records<'_, S> {
+        Records {
+            buf: Box::new([0; PENDING + 64]),
+            len: 0,
+            stride,
+            sink,
+        }
+    }
+
     #[inline(always)]
     fn put(&mut self, v: u32) -> Result<(), ParseError> {
-        self.rec[self.k] = v;
-        self.k += 1;
-        if self.k == self.rec.len() {
-            self.k = 0;
-            self.sink.record(&self.rec)
+        self.buf[self.len] = v;
+        self.len += 1;
+        self.check()
+    }
+
+    /// Flush once the buffer holds `PENDING` values or more.
+    #[inline(always)]
+    fn check(&mut self) -> Result<(), ParseError> {
+        if self.len >= PENDING {
+            self.flush()
         } else {
             Ok(())
         }
+    }
+
+    /// Hand every complete record to the sink; an incomplete one stays.
+    #[inline(never)]
+    fn flush(&mut self) -> Result<(), ParseError> {
+        let whole = self.len - self.len % self.stride;
+        let vals = &self.buf[..whole];
+        let res = match self.stride {
+            3 => vals
+                .as_chunks::<3>()
+                .0
+                .iter()
+                .try_for_each(|r| self.sink.record(r)),
+            7 => vals
+                .as_chunks::<7>()
+                .0
+                .iter()
+                .try_for_each(|r| self.sink.record(r)),
+            _ => vals
+                .chunks_exact(self.stride)
+                .try_for_each(|r| self.sink.record(r)),
+        };
+        self.buf.copy_within(whole..self.len, 0);
+        self.len -= whole;
+        res
+    }
+
+    /// Values of a record not yet complete.
+    fn partial(&self) -> usize {
+        self.len % self.stride
     }
 }
 
@@ -314,20 +391,43 @@ fn parse_chunk<S: RecordSink>(
     last: bool,
     stride: usize,
     sink: &mut S,
+    wide: bool,
 ) -> Result<(), ParseError> {
-    let mut recs = Records {
-        rec: vec![0u32; stride],
-        k: 0,
-        sink,
+    let mut recs = Records::new(stride, sink);
+    #[cfg(target_arch = "x86_64")]
+    let scanned = if wide {
+        // SAFETY: the CPU has the features `scan_wide` is compiled for.
+        unsafe { scan_wide(b, base, last, &mut recs) }
+    } else {
+        scan_values::<S, false>(b, base, last, &mut recs)
     };
-    scan_values(b, base, last, &mut recs)?;
-    if recs.k != 0 {
+    #[cfg(not(target_arch = "x86_64"))]
+    let scanned = {
+        let _ = wide;
+        scan_values::<S, false>(b, base, last, &mut recs)
+    };
+    // The values before a syntax error come earlier in the file: their errors win.
+    recs.flush()?;
+    scanned?;
+    if recs.partial() != 0 {
         return Err(ParseError::at(
             base + b.len(),
             "the array ends inside a record",
         ));
     }
     Ok(())
+}
+
+/// [`scan_values`] with the block conversion of [`wide`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,avx512vbmi2")]
+fn scan_wide<S: RecordSink>(
+    b: &[u8],
+    base: usize,
+    last: bool,
+    out: &mut Records<'_, S>,
+) -> Result<(), ParseError> {
+    scan_values::<S, true>(b, base, last, out)
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -416,7 +516,7 @@ fn word(b: &[u8], at: usize) -> u64 {
 /// the critical path. Each block is checked at once: its bytes must all be digits, commas
 /// or newlines, and every newline must be followed by a comma.
 #[inline(always)]
-fn fast_run<S: RecordSink>(
+fn fast_run<S: RecordSink, const WIDE: bool>(
     b: &[u8],
     i: usize,
     out: &mut Records<'_, S>,
@@ -443,8 +543,37 @@ fn fast_run<S: RecordSink>(
         // Bit j: byte j - 1 is a newline. (The byte before the block is not one: a newline
         // in a block's last byte ends the fast path.)
         let newline_before = m.newlines << 1;
+        // Every number before the last usable comma at once, where the CPU can and each
+        // has at most eight digits.
+        #[cfg(target_arch = "x86_64")]
+        if WIDE {
+            let last_comma = 63 - commas.leading_zeros();
+            let before = (1u64 << last_comma) - 1;
+            let d = m.digits & before;
+            let ends = d & !(d >> 1);
+            let starts = d & !(d << 1);
+            let n = commas.count_ones();
+            if ends.count_ones() == n && starts.count_ones() == n {
+                let len = out.len;
+                // SAFETY: the features are enabled where WIDE is; the buffer has 64 spare
+                // slots past `len` (it is flushed at `PENDING`), and n <= 32.
+                let ok = unsafe {
+                    wide::convert(block, starts, ends, n as usize, &mut out.buf[len..len + 64])
+                };
+                if ok {
+                    out.len = len + n as usize;
+                    out.check()?;
+                    start += last_comma as usize + 1;
+                    if usable != u64::MAX {
+                        break;
+                    }
+                    continue;
+                }
+            }
+        }
         // Start of the current number, in the window.
         let mut s = 0usize;
+        let mut taken_all = true;
         while commas != 0 {
             let at = commas.trailing_zeros() as usize;
             commas &= commas - 1;
@@ -456,21 +585,112 @@ fn fast_run<S: RecordSink>(
                     let v = high * [10, 100][digits - 9]
                         + digits_value(word(win, s + 8), digits - 8) as u64;
                     if v > u32::MAX as u64 {
-                        return Ok(start + s);
+                        taken_all = false;
+                        break;
                     }
                     v as u32
                 }
-                _ => return Ok(start + s),
+                _ => {
+                    taken_all = false;
+                    break;
+                }
             };
             out.put(v)?;
             s = at + 1;
         }
         start += s;
-        if usable != u64::MAX {
+        if !taken_all || usable != u64::MAX {
             break;
         }
     }
     Ok(start)
+}
+
+/// Eight numbers at a time with AVX-512: each number's last eight bytes are gathered into
+/// a 64-bit lane (bytes before its first digit zeroed), then pairs, quads and halves are
+/// combined by multiply-adds, all lanes at once.
+#[cfg(target_arch = "x86_64")]
+mod wide {
+    use std::arch::x86_64::*;
+
+    /// Whether this CPU has what [`convert`] uses (checked once).
+    pub fn available() -> bool {
+        use std::sync::OnceLock;
+        static OK: OnceLock<bool> = OnceLock::new();
+        *OK.get_or_init(|| {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512dq")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512vbmi")
+                && is_x86_feature_detected!("avx512vbmi2")
+        })
+    }
+
+    /// The `n` numbers of `block` whose first digits are the bits of `starts` and last
+    /// digits the bits of `ends`, in order, into `out[..n]` (`out` has room for 64).
+    /// `false`, with `out` to be ignored, if one has more than eight digits.
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vbmi,avx512vbmi2")]
+    pub fn convert(block: &[u8; 64], starts: u64, ends: u64, n: usize, out: &mut [u32]) -> bool {
+        assert!(n <= 32 && out.len() >= 64);
+        // SAFETY: every load and store below is of a local array, `block` or `out[..64]`.
+        unsafe {
+            let iota = _mm512_set_epi8(
+                63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43,
+                42, 41, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22,
+                21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+            );
+            let mut e = [0u8; 64];
+            let mut s = [0u8; 64];
+            _mm512_storeu_si512(
+                e.as_mut_ptr() as *mut _,
+                _mm512_maskz_compress_epi8(ends, iota),
+            );
+            _mm512_storeu_si512(
+                s.as_mut_ptr() as *mut _,
+                _mm512_maskz_compress_epi8(starts, iota),
+            );
+            let text = _mm512_loadu_si512(block.as_ptr() as *const _);
+            let zero = _mm512_setzero_si512();
+            let ones = _mm512_set1_epi64(0x0101_0101_0101_0101);
+            // Byte j of a lane: table index 64 + end - 7 + j (indexes below 64 read zeros).
+            let steps = _mm512_set1_epi64(0x0706_0504_0302_0100 + 57 * 0x0101_0101_0101_0101);
+            let sixty_four = _mm512_set1_epi8(64);
+            let ascii0 = _mm512_set1_epi8(b'0' as i8);
+            let tens = _mm512_set1_epi16(0x010a); // (10, 1) per byte pair
+            let hundreds = _mm512_set1_epi32(0x0001_0064); // (100, 1) per word pair
+            let ten_thousand = _mm512_set1_epi64(10_000);
+            let mut k = 0;
+            while k < n {
+                let ek = _mm512_cvtepu8_epi64(_mm_loadl_epi64(e.as_ptr().add(k) as *const _));
+                let sk = _mm512_cvtepu8_epi64(_mm_loadl_epi64(s.as_ptr().add(k) as *const _));
+                let idx = _mm512_add_epi64(_mm512_mullo_epi64(ek, ones), steps);
+                let first = _mm512_add_epi8(_mm512_mullo_epi64(sk, ones), sixty_four);
+                // Only lanes of real numbers count (the last group may be short).
+                let lanes: __mmask8 = if n - k >= 8 {
+                    0xff
+                } else {
+                    (1u8 << (n - k)) - 1
+                };
+                let len = _mm512_sub_epi64(ek, sk);
+                if _mm512_mask_cmpgt_epu64_mask(lanes, len, _mm512_set1_epi64(7)) != 0 {
+                    return false;
+                }
+                let bytes = _mm512_permutex2var_epi8(zero, idx, text);
+                let keep = _mm512_cmpge_epu8_mask(idx, first);
+                let digits = _mm512_maskz_sub_epi8(keep, bytes, ascii0);
+                let pairs = _mm512_maddubs_epi16(digits, tens);
+                let quads = _mm512_madd_epi16(pairs, hundreds);
+                let v = _mm512_add_epi64(
+                    _mm512_mul_epu32(quads, ten_thousand),
+                    _mm512_srli_epi64(quads, 32),
+                );
+                _mm256_storeu_si256(out.as_mut_ptr().add(k) as *mut _, _mm512_cvtepi64_epi32(v));
+                k += 8;
+            }
+        }
+        true
+    }
 }
 
 #[inline]
@@ -482,7 +702,7 @@ fn is_ws(c: u8) -> bool {
 /// handing each value to `out`. `base` is the chunk's offset in the file, for errors.
 /// Always inlined into [`parse_chunk`], so that the sink is inlined too.
 #[inline(always)]
-fn scan_values<S: RecordSink>(
+fn scan_values<S: RecordSink, const WIDE: bool>(
     b: &[u8],
     base: usize,
     last: bool,
@@ -495,7 +715,7 @@ fn scan_values<S: RecordSink>(
     let mut after_comma = false;
     while i < n {
         if !need_comma && i + RUN_TAIL <= n && b[i].is_ascii_digit() {
-            let stop = fast_run(b, i, out)?;
+            let stop = fast_run::<S, WIDE>(b, i, out)?;
             if stop > i {
                 // `fast_run` stops at the start of a number it did not take.
                 i = stop;
@@ -566,6 +786,11 @@ fn show(c: u8) -> String {
 
 /// Parse a whole array into one vector (for tests and small sections).
 pub fn parse_all(b: &[u8], start: usize, end: usize) -> Result<Vec<u32>, ParseError> {
+    parse_all_with(b, start, end, true)
+}
+
+/// [`parse_all`], converting eight numbers at a time only if `wide`.
+fn parse_all_with(b: &[u8], start: usize, end: usize, wide: bool) -> Result<Vec<u32>, ParseError> {
     struct Into<'a>(&'a mut [u32], usize);
     impl RecordSink for Into<'_> {
         fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
@@ -585,7 +810,7 @@ pub fn parse_all(b: &[u8], start: usize, end: usize) -> Result<Vec<u32>, ParseEr
         .into_iter()
         .map(|s| Into(s, 0))
         .collect();
-    parse_records(b, &plan, 1, sinks, &|_, _| {})?;
+    parse_records_with(b, &plan, 1, sinks, &|_, _| {}, wide)?;
     Ok(out)
 }
 
@@ -593,8 +818,17 @@ pub fn parse_all(b: &[u8], start: usize, end: usize) -> Result<Vec<u32>, ParseEr
 mod tests {
     use super::*;
 
+    /// Parse `s` both ways (eight numbers at a time where the CPU can, and one at a time);
+    /// both must agree, errors included.
     fn parse(s: &str) -> Result<Vec<u32>, ParseError> {
-        parse_all(s.as_bytes(), 0, s.len())
+        let wide = parse_all_with(s.as_bytes(), 0, s.len(), true);
+        let narrow = parse_all_with(s.as_bytes(), 0, s.len(), false);
+        assert_eq!(
+            format!("{wide:?}"),
+            format!("{narrow:?}"),
+            "the two number converters differ"
+        );
+        wide
     }
 
     #[test]
