@@ -572,7 +572,7 @@ mod tests {
                     x ^= x << 17;
                     edges.push((v, 1 + (x % hubs as u64) as u32));
                     // Cross links back into an earlier chain.
-                    if x % 5 == 0 && c > 0 {
+                    if x.is_multiple_of(5) && c > 0 {
                         edges.push((v, (1 + hubs) as u32 + (x >> 20) as u32 % first));
                     }
                 }

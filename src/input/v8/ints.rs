@@ -908,7 +908,7 @@ mod tests {
                     _ => ",",
                 });
             }
-            if (x >> 9) % 97 == 0 {
+            if (x >> 9).is_multiple_of(97) {
                 text.push_str(&format!("{v:0>10}"));
             } else {
                 text.push_str(&v.to_string());

@@ -706,7 +706,7 @@ fn validate(
         ));
     }
     let stride = meta.node_roles.len() as u64;
-    if meta.root_offset % stride != 0 || meta.root_offset / stride >= n as u64 {
+    if !meta.root_offset.is_multiple_of(stride) || meta.root_offset / stride >= n as u64 {
         return Err(ParseError::new(format!(
             "snapshot.root_index {} is not a node",
             meta.root_offset
