@@ -29,7 +29,7 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
 fn pair(before: &str, after: &str, runs: usize) {
     use heapdiff::detect::{detect_all, DetectCtx};
     let (b, a) = rayon::join(
-        // As the binary loads a pair: path parents prepared during the graph build.
+        // As the binary loads a pair: the path tree built with the graph.
         || heapdiff::load_v8_for(before.as_ref(), &|_| {}, true).expect("load before"),
         || heapdiff::load_v8_for(after.as_ref(), &|_| {}, true).expect("load after"),
     );
@@ -42,14 +42,7 @@ fn pair(before: &str, after: &str, runs: usize) {
         model.push(t.elapsed());
         let t = Instant::now();
         let cmp = heapdiff::diff::compare(&b, &a);
-        let found = detect_all(&DetectCtx {
-            before: &b,
-            after: &a,
-            cmp: &cmp,
-            snapshots: 2,
-            trends: None,
-            show_values: false,
-        });
+        let found = detect_all(&DetectCtx::new(&[&b, &a], &cmp, false));
         detect.push(t.elapsed());
         let t = Instant::now();
         let cmp = heapdiff::diff::compare(&b, &a);

@@ -1,8 +1,10 @@
 //! heapdiff compares heap dumps and says what leaks.
 //!
 //! The pipeline, one module each: [`input`] reads and parses dumps into flat columns,
-//! [`graph`] derives retainers, distances, dominators, retained sizes and classes, [`diff`]
-//! compares snapshots, and [`report`] builds one model and renders it in each format.
+//! [`graph`] derives retainers, distances, dominators, retained sizes, classes, scopes and
+//! the path tree, [`diff`] compares snapshots, [`trace`] names retainer paths and owners,
+//! [`detect`] finds leaks, and [`report`] builds one model and renders it in each format.
+//! [`model`] holds the typed path steps and leaks those stages share.
 
 pub mod arena;
 pub mod cli;
@@ -13,6 +15,7 @@ pub mod fasthash;
 pub mod graph;
 pub mod input;
 pub mod jemalloc_diff;
+pub mod model;
 pub mod report;
 pub mod symbolize;
 pub mod trace;
@@ -312,31 +315,28 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             Report::comparison([&names[0], &names[1]], &gs[0], &gs[1], &opts)
         }
         n => {
-            // First and last are kept whole; the ones between only give counts (and, for the
-            // second, the ids of objects allocated since the first).
+            // First and last are loaded together with their retainer paths; the ones between
+            // one at a time, without paths (the detectors follow each leak's own count
+            // through them, and the second one's ids define the leak candidates).
             let ends = vec![cfg.inputs[0].clone(), cfg.inputs[n - 1].clone()];
-            let gs: Vec<HeapGraph> = [0, n - 1]
+            let mut gs: Vec<HeapGraph> = [0, n - 1]
                 .par_iter()
                 .zip(ends.par_iter())
                 .map(|(&i, p)| load_v8_for(p, &|ph| progress.phase(i, ph), true))
                 .collect::<Result<_>>()?;
-            let mut middle = Vec::new();
-            for (i, (path, name)) in cfg
-                .inputs
-                .iter()
-                .zip(&names)
-                .enumerate()
-                .take(n - 1)
-                .skip(1)
-            {
-                let g = load_v8_with(path, &|ph| progress.phase(i, ph))?;
-                keep_timings(name, &g);
-                middle.push(report::SeriesPoint::of(name, &g, i == 1));
+            let last = gs
+                .pop()
+                .ok_or_else(|| Error::Usage("no snapshots".into()))?;
+            for (i, path) in cfg.inputs.iter().enumerate().take(n - 1).skip(1) {
+                gs.push(load_v8_with(path, &|ph| progress.phase(i, ph))?);
             }
-            keep_timings(&names[0], &gs[0]);
-            keep_timings(&names[n - 1], &gs[1]);
+            gs.push(last);
+            for (g, name) in gs.iter().zip(&names) {
+                keep_timings(name, g);
+            }
             t_report = Instant::now();
-            Report::series(&names, &gs[0], &gs[1], middle, &opts)
+            let refs: Vec<&HeapGraph> = gs.iter().collect();
+            Report::series(&names, &refs, &opts)
         }
     };
     progress.clear();

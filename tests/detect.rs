@@ -8,7 +8,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{fixture, Builder};
+use common::{fixture, Taken, V8Heap};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -129,7 +129,7 @@ fn service_pair_reports_each_leak_once() {
     assert!(listeners["evidence"]
         .as_str()
         .unwrap()
-        .contains("listeners are onTick()"));
+        .contains("listeners are onTick"));
     assert!(listeners["suggestion"]
         .as_str()
         .unwrap()
@@ -290,7 +290,7 @@ fn chromium_detached_dom_is_grouped_by_holder() {
         let want: BTreeSet<(String, String, u64, u64)> = [
             ("detached_dom", "removedRows", 61 * k_before, 61 * k_after),
             (
-                "detached_dom",
+                "event_listeners",
                 "window (onResize listeners)",
                 25 * k_before,
                 25 * k_after,
@@ -300,18 +300,23 @@ fn chromium_detached_dom_is_grouped_by_holder() {
         .map(|(k, o, b, a)| (k.to_string(), o.to_string(), *b, *a))
         .collect();
         // The resize listeners and the <section>s their closures keep are one leak: the
-        // listener finding is folded into the detached-DOM one (one finding per root cause).
+        // detached DOM is the evidence of the listeners never removed (one finding per root
+        // cause); the array that keeps removed rows is told by the rows it keeps.
         assert_eq!(fs.len(), 2, "{:#?}", summary(&fs));
         assert_eq!(got, want);
         let rows = by_owner(&fs, "detached_dom", "removedRows");
         assert!(rows["evidence"].as_str().unwrap().contains("Detached <li>"));
-        let resize = by_owner(&fs, "detached_dom", "window (onResize listeners)");
+        let resize = by_owner(&fs, "event_listeners", "window (onResize listeners)");
+        assert_eq!(
+            resize["title"],
+            format!(
+                "{} onResize listeners added to window and never removed",
+                25 * (k_after - k_before)
+            )
+        );
         let evidence = resize["evidence"].as_str().unwrap();
         assert!(evidence.contains("Detached <section>"), "{evidence}");
-        assert!(
-            evidence.contains("onResize() listeners added to window"),
-            "{evidence}"
-        );
+        assert_eq!(resize["related"][0]["kind"], "detached_dom");
         assert!(resize["suggestion"]
             .as_str()
             .unwrap()
@@ -322,69 +327,28 @@ fn chromium_detached_dom_is_grouped_by_holder() {
     }
 }
 
-// ---- synthetic snapshots -------------------------------------------------------------
+// ---- synthetic snapshots, laid out as V8 writes them ------------------------------------
 
-/// A module scope: root → `system / Context` (a user root) with the given variables.
-struct Module {
-    b: Builder,
-    ctx: usize,
-}
-
-impl Module {
-    fn new() -> Module {
-        let mut b = Builder::new();
-        let root = b.node("synthetic", "", 1, 0);
-        let ctx = b.node("object", "system / Context", 3, 64);
-        b.edge(root, "element", "1", ctx);
-        Module { b, ctx }
-    }
-    fn var(&mut self, name: &str, ty: &'static str, class: &str, id: u32) -> usize {
-        let n = self.b.node(ty, class, id, 32);
-        self.b.edge(self.ctx, "context", name, n);
-        n
-    }
-    /// A Map's hash table holding `values` under string keys, laid out as V8 does (entries of
-    /// three slots: key, value, chain).
-    fn map_entries(&mut self, map: usize, table_id: u32, values: &[(u32, &str)]) {
-        let table = self
-            .b
-            .node("array", "", table_id, 16 + 24 * values.len() as u32);
-        self.b.edge(map, "internal", "table", table);
-        for (i, (id, class)) in values.iter().enumerate() {
-            let key = self.b.node("string", &format!("key:{id}"), id + 1, 32);
-            let v = self.b.node("object", class, *id, 40);
-            let slot = 5 + 3 * i;
-            self.b.edge(table, "internal", &slot.to_string(), key);
-            self.b.edge(table, "internal", &(slot + 1).to_string(), v);
-        }
-    }
-}
-
-fn write(dir: &std::path::Path, name: &str, m: &Module) -> String {
-    m.b.write(dir, name).to_string_lossy().into_owned()
+/// Records `Record` with ids `from`, `from + 4`, …
+fn records(from: u32, n: u32) -> Vec<(u32, &'static str)> {
+    (0..n).map(|i| (from + 4 * i, "Record")).collect()
 }
 
 #[test]
 fn a_map_whose_entries_are_all_replaced_is_churn_not_a_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let ids = |from: u32, n: u32| -> Vec<(u32, &'static str)> {
-        (0..n).map(|i| (from + 4 * i, "Record")).collect()
-    };
     // `recent` grows from 60 to 120 entries, all replaced; `store` keeps its 60 and adds 60.
     let snap = |recent: Vec<(u32, &'static str)>, store: Vec<(u32, &'static str)>| {
-        let mut m = Module::new();
-        let r = m.var("recent", "object", "Map", 11);
-        m.map_entries(r, 13, &recent);
-        let s = m.var("store", "object", "Map", 15);
-        m.map_entries(s, 17, &store);
-        m
+        let mut h = V8Heap::node(Taken::Idle);
+        let r = h.var("recent", "object", "Map");
+        h.map_entries(r, &recent);
+        let s = h.var("store", "object", "Map");
+        h.map_entries(s, &store);
+        h
     };
-    let before = snap(ids(1001, 60), ids(5001, 60));
-    let after = snap(ids(3001, 120), ids(5001, 120));
-    let args = vec![
-        write(dir.path(), "a", &before),
-        write(dir.path(), "b", &after),
-    ];
+    let before = snap(records(100_001, 60), records(500_001, 60));
+    let after = snap(records(300_001, 120), records(500_001, 120));
+    let args = vec![before.write(dir.path(), "a"), after.write(dir.path(), "b")];
     let (_, r) = run(&args);
     assert_eq!(r["ids_comparable"], true);
     let fs = r["findings"].as_array().unwrap();
@@ -395,34 +359,172 @@ fn a_map_whose_entries_are_all_replaced_is_churn_not_a_cache() {
 }
 
 #[test]
+fn caches_held_by_the_stack_while_code_runs_are_named_by_their_variables() {
+    // `v8.writeHeapSnapshot()` from a handler: the stack and a handle scope hold both Maps
+    // directly (the handler's locals) and the module scope that names them. Each is named by
+    // its variable, and both are reported, with different fingerprints.
+    let dir = tempfile::tempdir().unwrap();
+    let snap = |n: u32| {
+        let mut h = V8Heap::node(Taken::Running);
+        let users = h.var("users", "object", "Map");
+        h.map_entries(users, &records(100_001, n));
+        let orders = h.var("orders", "object", "Map");
+        h.map_entries(orders, &records(500_001, n));
+        h.on_stack(users);
+        h.on_stack(orders);
+        h
+    };
+    let args = vec![
+        snap(60).write(dir.path(), "a"),
+        snap(120).write(dir.path(), "b"),
+    ];
+    let fs = findings(&args);
+    let got: BTreeSet<(String, String, u64, u64)> = summary(&fs).into_iter().collect();
+    let want: BTreeSet<(String, String, u64, u64)> =
+        [("cache", "users", 60, 120), ("cache", "orders", 60, 120)]
+            .iter()
+            .map(|(k, o, b, a)| (k.to_string(), o.to_string(), *b, *a))
+            .collect();
+    assert_eq!(got, want);
+    assert_ne!(fs[0]["fingerprint"], fs[1]["fingerprint"]);
+    for f in &fs {
+        // The path comes from the module scope the stack holds, not from a stack slot.
+        let path = f["path"].as_array().unwrap();
+        assert!(path.iter().any(|s| s["edge_type"] == "context"), "{path:?}");
+        assert!(!f["owner"].as_str().unwrap().contains("[]"));
+    }
+}
+
+#[test]
+fn a_collection_only_the_stack_holds_is_not_a_leak() {
+    // A running function's local array (nothing else holds it) grows between snapshots:
+    // it is gone when the function returns.
+    let dir = tempfile::tempdir().unwrap();
+    let snap = |n: u32| {
+        let mut h = V8Heap::node(Taken::Running);
+        let batch = h.obj("object", "Array", 32);
+        h.on_stack(batch);
+        for i in 0..n {
+            let r = h.obj("object", "Event", 48);
+            h.b.edge(batch, "element", &i.to_string(), r);
+        }
+        h
+    };
+    let args = vec![
+        snap(100).write(dir.path(), "a"),
+        snap(400).write(dir.path(), "b"),
+    ];
+    assert_eq!(summary(&findings(&args)), vec![]);
+}
+
+#[test]
+fn chromium_globals_hang_under_global_handles_and_name_what_they_hold() {
+    // The root's only child is (GC roots): `removedRows` (a global property) and `cart` (a
+    // script-level const) are still the page's own roots.
+    let dir = tempfile::tempdir().unwrap();
+    let snap = |n: u32| {
+        let mut h = V8Heap::chromium();
+        let rows = h.global_prop("removedRows", "object", "Array");
+        let cart = h.var("cart", "object", "Map");
+        h.map_entries(cart, &records(100_001, n));
+        for i in 0..n {
+            let tr = h.obj("native", "<tr class=row>", 96);
+            h.b.detached(tr, 2);
+            h.b.edge(rows, "element", &i.to_string(), tr);
+        }
+        h
+    };
+    let args = vec![
+        snap(20).write(dir.path(), "a"),
+        snap(80).write(dir.path(), "b"),
+    ];
+    let got: BTreeSet<(String, String, u64, u64)> = summary(&findings(&args)).into_iter().collect();
+    let want: BTreeSet<(String, String, u64, u64)> = [
+        ("cache", "cart", 20, 80),
+        ("detached_dom", "removedRows", 20, 80),
+    ]
+    .iter()
+    .map(|(k, o, b, a)| (k.to_string(), o.to_string(), *b, *a))
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn a_detached_tree_held_by_two_holders_names_both_and_shares_its_size() {
+    // Each detached panel is an element of `history` and a value of `panelById`: no one of
+    // them dominates it, (GC roots)' subtree does. One finding names both.
+    let dir = tempfile::tempdir().unwrap();
+    let snap = |n: u32| {
+        let mut h = V8Heap::chromium();
+        let history = h.var("history", "object", "Array");
+        let by_id = h.var("panelById", "object", "Map");
+        let table = h.obj("array", "", 16 + 24 * n);
+        h.b.edge(by_id, "internal", "table", table);
+        for i in 0..n {
+            let panel = h.obj("native", "<section class=panel>", 120);
+            h.b.detached(panel, 2);
+            let button = h.obj("native", "<button>", 96);
+            h.b.detached(button, 2);
+            h.b.edge(panel, "element", "1", button);
+            h.b.edge(history, "element", &i.to_string(), panel);
+            let key = h.obj("string", &format!("panel:{i}"), 32);
+            h.b.edge(table, "internal", &(5 + 3 * i).to_string(), key);
+            h.b.edge(table, "internal", &(6 + 3 * i).to_string(), panel);
+        }
+        h
+    };
+    let args = vec![
+        snap(4).write(dir.path(), "a"),
+        snap(12).write(dir.path(), "b"),
+    ];
+    let fs = findings(&args);
+    assert_eq!(
+        summary(&fs),
+        vec![(
+            "detached_dom".to_string(),
+            "history + panelById".to_string(),
+            8,
+            24
+        )]
+    );
+    assert_eq!(fs[0]["shared"], true);
+    assert!(fs[0]["evidence"]
+        .as_str()
+        .unwrap()
+        .contains("shared by 2 holders"));
+    assert!(fs[0]["retained_size_after"].as_u64().unwrap() > 0);
+}
+
+#[test]
 fn event_target_listeners_are_counted_along_their_list() {
     let dir = tempfile::tempdir().unwrap();
     let snap = |listeners: u32| {
-        let mut m = Module::new();
-        let target = m.var("target", "object", "EventTarget", 11);
-        let map = m.b.node("object", "Map", 13, 32);
-        m.b.edge(target, "property", "<symbol kEvents>", map);
-        let table = m.b.node("array", "", 15, 152);
-        m.b.edge(map, "internal", "table", table);
-        let key = m.b.node("string", "ping", 17, 24);
-        let head = m.b.node("object", "Object", 19, 48);
-        m.b.edge(table, "internal", "5", key);
-        m.b.edge(table, "internal", "6", head);
+        let mut h = V8Heap::node(Taken::Idle);
+        let target = h.var("target", "object", "EventTarget");
+        let map = h.obj("object", "Map", 32);
+        h.b.edge(target, "property", "<symbol kEvents>", map);
+        let table = h.obj("array", "", 152);
+        h.b.edge(map, "internal", "table", table);
+        let key = h.obj("string", "ping", 24);
+        let head = h.obj("object", "Object", 48);
+        h.b.edge(table, "internal", "5", key);
+        h.b.edge(table, "internal", "6", head);
         let mut prev = head;
-        for i in 0..listeners {
-            let l = m.b.node("object", "Listener", 101 + 4 * i, 64);
-            let f = m.b.node("closure", "onPing", 103 + 4 * i, 64);
-            m.b.edge(prev, "property", "next", l);
-            m.b.edge(l, "property", "previous", prev);
-            m.b.edge(l, "property", "callback", f);
-            m.b.edge(l, "property", "listener", f);
+        h.ids_from(100_001);
+        for _ in 0..listeners {
+            let l = h.obj("object", "Listener", 64);
+            let f = h.function("onPing", "/srv/app.js");
+            h.b.edge(prev, "property", "next", l);
+            h.b.edge(l, "property", "previous", prev);
+            h.b.edge(l, "property", "callback", f);
+            h.b.edge(l, "property", "listener", f);
             prev = l;
         }
-        m
+        h
     };
     let args = vec![
-        write(dir.path(), "a", &snap(12)),
-        write(dir.path(), "b", &snap(40)),
+        snap(12).write(dir.path(), "a"),
+        snap(40).write(dir.path(), "b"),
     ];
     let fs = findings(&args);
     assert_eq!(
@@ -437,11 +539,11 @@ fn event_target_listeners_are_counted_along_their_list() {
     assert!(fs[0]["evidence"]
         .as_str()
         .unwrap()
-        .contains("listeners are onPing()"));
+        .contains("listeners are onPing"));
     // Fewer listeners than Node's warning level are never reported.
     let args = vec![
-        write(dir.path(), "c", &snap(0)),
-        write(dir.path(), "d", &snap(10)),
+        snap(0).write(dir.path(), "c"),
+        snap(10).write(dir.path(), "d"),
     ];
     assert!(findings(&args).is_empty());
 }
@@ -450,18 +552,20 @@ fn event_target_listeners_are_counted_along_their_list() {
 fn node_embedder_objects_marked_detached_are_not_detached_dom() {
     let dir = tempfile::tempdir().unwrap();
     let snap = |n: u32| {
-        let mut m = Module::new();
-        let holder = m.var("bindings", "object", "Array", 11);
+        // Node's environment keeps its binding data through global handles; Node marks
+        // them detached in every healthy process.
+        let mut h = V8Heap::node(Taken::Idle);
+        let handles = h.global_handles;
         for i in 0..n {
-            let d = m.b.node("native", "Node / BindingData", 100 + 2 * i, 48);
-            m.b.detached(d, 2);
-            m.b.edge(holder, "element", &i.to_string(), d);
+            let d = h.obj("native", "Node / BindingData", 48);
+            h.b.detached(d, 2);
+            h.b.edge(handles, "element", &(10 + i).to_string(), d);
         }
-        m
+        h
     };
     let args = vec![
-        write(dir.path(), "a", &snap(5)),
-        write(dir.path(), "b", &snap(40)),
+        snap(5).write(dir.path(), "a"),
+        snap(40).write(dir.path(), "b"),
     ];
     assert!(findings(&args).is_empty());
 }
@@ -471,21 +575,21 @@ fn a_namespace_of_functions_is_not_a_dictionary() {
     let dir = tempfile::tempdir().unwrap();
     // An object that gains 60 methods with hand-written names (a lazily filled prototype).
     let snap = |n: u32| {
-        let mut m = Module::new();
-        let proto = m.var("api", "object", "Object", 11);
+        let mut h = V8Heap::node(Taken::Idle);
+        let proto = h.var("api", "object", "Object");
         for i in 0..n {
             let name: String = [b'a' + (i / 26) as u8, b'a' + (i % 26) as u8]
                 .iter()
                 .map(|&c| c as char)
                 .collect();
-            let f = m.b.node("closure", &name, 101 + 2 * i, 64);
-            m.b.edge(proto, "property", &name, f);
+            let f = h.function(&name, "/srv/app.js");
+            h.b.edge(proto, "property", &name, f);
         }
-        m
+        h
     };
     let args = vec![
-        write(dir.path(), "a", &snap(0)),
-        write(dir.path(), "b", &snap(60)),
+        snap(0).write(dir.path(), "a"),
+        snap(60).write(dir.path(), "b"),
     ];
     assert!(findings(&args).is_empty());
 }

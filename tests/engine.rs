@@ -6,7 +6,7 @@ mod common;
 
 use common::{fixture, Builder};
 use heapdiff::graph::HeapGraph;
-use heapdiff::input::v8::node_kind;
+use heapdiff::input::v8::{edge_kind, node_kind};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::VecDeque;
 
@@ -321,20 +321,79 @@ fn a_two_million_node_chain_does_not_overflow_the_stack() {
 }
 
 #[test]
-fn one_pass_path_parents_equal_a_retainer_scan_on_every_fixture() {
+fn the_path_tree_is_a_tree_of_best_tier_shortest_named_paths_on_every_fixture() {
+    use heapdiff::graph::parents::{visibility, NO_PARENT};
     for path in fixtures() {
         let g = heapdiff::load_v8(&path).unwrap();
-        assert!(g.path_parents().is_some(), "fixtures are small");
-        let tracer = heapdiff::trace::Tracer::new(&g);
-        let mut with_parent = 0;
-        for v in 0..g.node_count() as u32 {
-            let fast = tracer.parent(v);
-            let scan = heapdiff::trace::parent_by_scan(&g, v);
-            assert_eq!(fast, scan, "{}: node {v}", path.display());
-            with_parent += fast.is_some() as usize;
+        let tree = g.paths();
+        let n = g.node_count();
+        // Each node's retainers, the slow obvious way: one scan of every edge.
+        let mut retainers: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+        for src in 0..n {
+            for e in g.first_edge[src]..g.first_edge[src + 1] {
+                retainers[g.edge_to[e as usize] as usize].push((e, src as u32));
+            }
         }
-        // Nearly every node of a live heap has a path; a test that compared only Nones
-        // would prove nothing.
-        assert!(with_parent * 10 > g.node_count() * 9, "{}", path.display());
+        let (_, key) = heapdiff::graph::paths::path_tree_with_keys(&g, g.scopes());
+        let mut with_parent = 0;
+        for v in 0..n as u32 {
+            let e = tree.parent[v as usize];
+            if e == NO_PARENT {
+                continue;
+            }
+            with_parent += 1;
+            // A real, strong edge into the node.
+            assert_eq!(g.edge_to[e as usize], v, "{}", path.display());
+            assert_ne!(g.edge_type[e as usize], edge_kind::WEAK);
+            // Up the parents to the root: no cycle.
+            let mut x = v;
+            for _ in 0..=n {
+                let p = tree.parent[x as usize];
+                if p == NO_PARENT {
+                    break;
+                }
+                x = g.edge_source(p);
+            }
+            assert_eq!(
+                x,
+                g.root,
+                "{}: node {v} does not reach the root",
+                path.display()
+            );
+            if tree.is_pinned(v) {
+                continue;
+            }
+            let t = tree.tier(v);
+            // The search reached the node one layer below its parent, in the same tier.
+            let src = g.edge_source(e);
+            // (or, for a seed of its tier, a root edge: from a node pinned before the search).
+            let seed = tree.is_pinned(src) && key[v as usize] & ((1 << 28) - 1) == 0;
+            assert!(
+                seed || key[src as usize].wrapping_add(1) == key[v as usize],
+                "{}: node {v}",
+                path.display()
+            );
+            for &(f, u) in &retainers[v as usize] {
+                if g.edge_type[f as usize] == edge_kind::WEAK || u == v || tree.is_pinned(u) {
+                    continue;
+                }
+                // No retainer reached from a better tier: the node would be in it.
+                assert!(
+                    tree.tier(u) >= t,
+                    "{}: node {v} in {t:?} has a retainer in {:?}",
+                    path.display(),
+                    tree.tier(u)
+                );
+                // Among the retainers one layer up in the same tier, the chosen edge is the
+                // most readable, then the first.
+                if key[u as usize] + 1 == key[v as usize] {
+                    let key = |e: u32| (visibility(g.edge_type[e as usize]), e);
+                    assert!(key(e) <= key(f), "{}: node {v}", path.display());
+                }
+            }
+        }
+        // Nearly every node of a live heap has a path; a test that checked only a few would
+        // prove nothing.
+        assert!(with_parent * 10 > n * 9, "{}", path.display());
     }
 }

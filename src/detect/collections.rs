@@ -1,5 +1,6 @@
-//! Keyed and indexed JS collections, as V8 lays them out, and how many entries each holds.
-//! Shared by the `cache` and `unbounded_collection` detectors.
+//! Keyed and indexed JS collections, as V8 lays them out, how many entries each holds, and
+//! which grew. Shared by the `subscriptions`, `cache` and `unbounded_collection` detectors,
+//! which report their part of one scan by what the entries are ([`Purpose`]).
 //!
 //! - `Map` / `Set`: an internal `table` edge to an `OrderedHashMap`/`OrderedHashSet` (a node
 //!   of type `array`, edges named by slot index). A Map entry takes three slots (key, value,
@@ -14,46 +15,25 @@
 //! Counting only what the graph shows means a Map of small integers to small integers counts
 //! nothing; such Maps hold no memory worth a finding anyway.
 
-use super::owner;
+use super::util::{self, class, edges, is_object_value};
+use super::{Candidate, DetectCtx};
 use crate::graph::HeapGraph;
 use crate::input::v8::{edge_kind, node_kind};
+use crate::model::{
+    Anchor, EdgeType, Evidence, Holder, HolderKey, Kind, LeakNodes, Owner, Purpose, Shape,
+};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-/// How a collection stores its entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    Map,
-    Set,
-    Array,
-    /// A plain object with many keys (used as a dictionary).
-    Dictionary,
-}
-
-impl Shape {
-    pub fn noun(self) -> &'static str {
-        match self {
-            Shape::Map => "Map",
-            Shape::Set => "Set",
-            Shape::Array => "Array",
-            Shape::Dictionary => "object",
-        }
-    }
-    /// What one entry is called in evidence.
-    pub fn entries_word(self) -> &'static str {
-        match self {
-            Shape::Map => "entries",
-            Shape::Set => "members",
-            Shape::Array => "elements",
-            Shape::Dictionary => "keys",
-        }
-    }
-}
+use std::sync::Arc;
 
 /// Classes whose many properties are not a program's data.
 const NOT_DICTIONARIES: &[&str] = &["global", "Window", "WeakMap", "WeakSet", "Arguments"];
 /// Property names that are never dictionary keys.
 const NOT_KEYS: &[&str] = &["__proto__", "constructor"];
+/// Properties of a value object that make it a callback record (`{ handler }` in jQuery,
+/// `{ callback }` in Node's EventTarget, `{ fn, ctx }` in hand-written buses).
+const CALLBACK_PROPERTIES: &[&str] = &["handler", "callback", "listener", "fn", "cb", "func"];
+/// Properties of a value object that make it a request waiting for an answer.
+const PENDING_PROPERTIES: &[&str] = &["resolve", "reject"];
 
 /// Entries of one collection.
 #[derive(Debug, Default, Clone)]
@@ -61,8 +41,10 @@ pub struct Entries {
     pub count: u64,
     /// Entries whose value is an object (a JS object, closure or DOM node).
     pub object_values: u64,
-    /// …of which functions.
+    /// …of which functions, or records of a callback.
     pub function_values: u64,
+    /// …of which records of a pending request (`{ resolve, reject }`) or promises.
+    pub pending_values: u64,
     /// Keys by name pattern (dictionaries only).
     pub key_patterns: HashMap<String, u64>,
     /// Value count by class index (of the snapshot measured).
@@ -94,6 +76,18 @@ impl Entries {
     pub fn values_are_objects(&self) -> bool {
         self.count > 0 && self.object_values * 2 >= self.count
     }
+    /// What the entries are for, from what most of them hold.
+    pub fn purpose(&self) -> Purpose {
+        if self.count > 0 && self.function_values * 2 >= self.count {
+            Purpose::Callbacks
+        } else if self.count > 0 && self.pending_values * 2 >= self.count {
+            Purpose::Pending
+        } else if self.values_are_objects() {
+            Purpose::Records
+        } else {
+            Purpose::Values
+        }
+    }
     /// A plain object reads as a dictionary — data keyed by name — rather than a namespace or
     /// a prototype (many methods, named by hand): most keys share one data-like pattern
     /// (`order:<n>`), or most values are objects that are not functions.
@@ -107,11 +101,17 @@ impl Entries {
             .unwrap_or(0);
         patterned * 2 >= self.count || (self.object_values - self.function_values) * 2 >= self.count
     }
-    fn value(&mut self, g: &HeapGraph, v: u32) {
-        if owner::is_object_value(g, v) {
+    fn value(&mut self, g: &HeapGraph, names: &Names, v: u32) {
+        if is_object_value(g, v) {
             self.object_values += 1;
-            if g.node_type[v as usize] == node_kind::CLOSURE {
-                self.function_values += 1;
+            match g.node_type[v as usize] {
+                node_kind::CLOSURE => self.function_values += 1,
+                node_kind::OBJECT => match names.record_of(g, v) {
+                    Record::Callback => self.function_values += 1,
+                    Record::Pending => self.pending_values += 1,
+                    Record::Other => {}
+                },
+                _ => {}
             }
         }
         *self
@@ -126,15 +126,15 @@ pub fn shape_of(g: &HeapGraph, v: u32) -> Option<Shape> {
     if g.node_type[v as usize] != node_kind::OBJECT {
         return None;
     }
-    let class = g.class_names[g.class_of[v as usize] as usize].as_str();
-    match class {
+    let c = class(g, v);
+    match c {
         "Map" => Some(Shape::Map),
         "Set" => Some(Shape::Set),
         "Array" => Some(Shape::Array),
-        _ if class.starts_with("system / ")
-            || class.starts_with("Detached ")
-            || NOT_DICTIONARIES.contains(&class)
-            || class.starts_with("Window") =>
+        _ if c.starts_with("system / ")
+            || c.starts_with("Detached ")
+            || NOT_DICTIONARIES.contains(&c)
+            || c.starts_with("Window") =>
         {
             None
         }
@@ -142,55 +142,79 @@ pub fn shape_of(g: &HeapGraph, v: u32) -> Option<Shape> {
     }
 }
 
+/// What a value object is.
+enum Record {
+    Callback,
+    Pending,
+    Other,
+}
+
 /// The string ids a scan needs.
 pub struct Names {
     table: Option<u32>,
     not_keys: Vec<Option<u32>>,
+    callbacks: Vec<u32>,
+    pending: Vec<u32>,
 }
 
 impl Names {
     pub fn of(g: &HeapGraph) -> Names {
-        let mut ids = owner::string_ids(g, &["table", NOT_KEYS[0], NOT_KEYS[1]]);
-        let table = ids.remove(0);
+        let mut all = vec!["table"];
+        all.extend(NOT_KEYS);
+        all.extend(CALLBACK_PROPERTIES);
+        all.extend(PENDING_PROPERTIES);
+        let ids = util::string_ids(g, &all);
+        let (k, c) = (1 + NOT_KEYS.len(), CALLBACK_PROPERTIES.len());
         Names {
-            table,
-            not_keys: ids,
+            table: ids[0],
+            not_keys: ids[1..k].to_vec(),
+            callbacks: ids[k..k + c].iter().flatten().copied().collect(),
+            pending: ids[k + c..].iter().flatten().copied().collect(),
         }
     }
     fn is_key(&self, g: &HeapGraph, e: usize) -> bool {
         let name = g.edge_name[e];
         !self.not_keys.contains(&Some(name)) && !g.strings.get(name).starts_with("<symbol ")
     }
+    /// Whether an object value is a callback record or a pending request.
+    fn record_of(&self, g: &HeapGraph, v: u32) -> Record {
+        if class(g, v) == "Promise" {
+            return Record::Pending;
+        }
+        let mut pending = 0;
+        for e in edges(g, v) {
+            if g.edge_type[e] != edge_kind::PROPERTY
+                || g.node_type[g.edge_to[e] as usize] != node_kind::CLOSURE
+            {
+                continue;
+            }
+            let n = g.edge_name[e];
+            if self.callbacks.contains(&n) {
+                return Record::Callback;
+            }
+            if self.pending.contains(&n) {
+                pending += 1;
+            }
+        }
+        if pending > 0 {
+            Record::Pending
+        } else {
+            Record::Other
+        }
+    }
 }
 
 /// The node a Map/Set keeps its hash table in.
 fn table_of(g: &HeapGraph, names: &Names, v: u32) -> Option<u32> {
-    let table = names.table?;
-    let (a, b) = edge_range(g, v);
-    (a..b)
-        .find(|&e| g.edge_type[e] == edge_kind::INTERNAL && g.edge_name[e] == table)
-        .map(|e| g.edge_to[e])
-}
-
-fn edge_range(g: &HeapGraph, v: u32) -> (usize, usize) {
-    (
-        g.first_edge[v as usize] as usize,
-        g.first_edge[v as usize + 1] as usize,
-    )
+    util::edge_to(g, v, edge_kind::INTERNAL, names.table)
 }
 
 /// An upper bound of the entries of `v` from edge counts alone (no string work), so a scan
 /// can skip small collections cheaply.
 pub fn entries_upper_bound(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> u64 {
     match shape {
-        Shape::Map | Shape::Set => table_of(g, names, v).map_or(0, |t| {
-            let (a, b) = edge_range(g, t);
-            (b - a) as u64
-        }),
-        Shape::Array | Shape::Dictionary => {
-            let (a, b) = edge_range(g, v);
-            (b - a) as u64
-        }
+        Shape::Map | Shape::Set => table_of(g, names, v).map_or(0, |t| edges(g, t).len() as u64),
+        Shape::Array | Shape::Dictionary => edges(g, v).len() as u64,
     }
 }
 
@@ -202,9 +226,8 @@ pub fn entries(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> Entries {
             let Some(t) = table_of(g, names, v) else {
                 return out;
             };
-            let (a, b) = edge_range(g, t);
             // (slot, target) of every slot edge, in slot order.
-            let mut slots: Vec<(u32, u32)> = (a..b)
+            let mut slots: Vec<(u32, u32)> = edges(g, t)
                 .filter(|&e| g.edge_type[e] == edge_kind::INTERNAL)
                 .filter_map(|e| {
                     let slot = g.strings.get(g.edge_name[e]).parse::<u32>().ok()?;
@@ -220,27 +243,25 @@ pub fn entries(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> Entries {
                 out.count += 1;
                 if shape == Shape::Map && i + 1 < slots.len() && slots[i + 1].0 == slots[i].0 + 1 {
                     // Key and value of one entry.
-                    out.value(g, slots[i + 1].1);
+                    out.value(g, names, slots[i + 1].1);
                     i += 2;
                 } else {
-                    out.value(g, slots[i].1);
+                    out.value(g, names, slots[i].1);
                     i += 1;
                 }
             }
         }
         Shape::Array => {
-            let (a, b) = edge_range(g, v);
-            for e in a..b {
+            for e in edges(g, v) {
                 if g.edge_type[e] == edge_kind::ELEMENT {
                     out.count += 1;
                     out.targets.push(g.edge_to[e]);
-                    out.value(g, g.edge_to[e]);
+                    out.value(g, names, g.edge_to[e]);
                 }
             }
         }
         Shape::Dictionary => {
-            let (a, b) = edge_range(g, v);
-            for e in a..b {
+            for e in edges(g, v) {
                 let keyed = match g.edge_type[e] {
                     edge_kind::PROPERTY if names.is_key(g, e) => {
                         let p = crate::trace::name_pattern(g.strings.get(g.edge_name[e]));
@@ -256,7 +277,7 @@ pub fn entries(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> Entries {
                 if keyed {
                     out.count += 1;
                     out.targets.push(g.edge_to[e]);
-                    out.value(g, g.edge_to[e]);
+                    out.value(g, names, g.edge_to[e]);
                 }
             }
         }
@@ -264,24 +285,17 @@ pub fn entries(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> Entries {
     out
 }
 
-/// Every collection of `g` with at least `min_entries` entries, in node order: one pass over
-/// the nodes with cheap edge-count bounds, exact counts only for the big ones.
-pub fn big_collections(g: &HeapGraph, min_entries: u64) -> Vec<(u32, Shape, Entries)> {
+/// Every collection of snapshot `i` with at least `min_entries` entries, in node order:
+/// the scan's candidates, cheap edge-count bounds first, exact counts only for the big ones.
+pub fn big_collections(
+    cx: &DetectCtx<'_>,
+    i: usize,
+    min_entries: u64,
+) -> Vec<(u32, Shape, Entries)> {
+    let g = cx.graphs[i];
     let names = Names::of(g);
-    let map = owner::class_ids(g, &["Map"]);
-    let set = owner::class_ids(g, &["Set"]);
     let mut out = Vec::new();
-    for v in 0..g.node_count() as u32 {
-        if g.node_type[v as usize] != node_kind::OBJECT {
-            continue;
-        }
-        let c = g.class_of[v as usize];
-        let edges = (g.first_edge[v as usize + 1] - g.first_edge[v as usize]) as u64;
-        // Map and Set keep entries in their table; anything else needs that many edges.
-        let container = map.contains(&c) || set.contains(&c);
-        if !container && edges < min_entries {
-            continue;
-        }
+    for &v in &cx.scan(i).collections {
         let Some(shape) = shape_of(g, v) else {
             continue;
         };
@@ -300,33 +314,96 @@ pub fn big_collections(g: &HeapGraph, min_entries: u64) -> Vec<(u32, Shape, Entr
 /// share an owner path (one per instance of some class) collapse into one candidate anyway.
 pub const MAX_TRACED: usize = 10_000;
 /// Entries a collection must gain to be reported (a few dozen entries of churn or warm-up
-/// are normal; a leak adds that many per step).
+/// are normal; a leak adds that many per step)…
 pub const MIN_ENTRY_GROWTH: u64 = 50;
 /// …and as a share of what it held before: a million-entry table that gains 50 is noise.
 pub const MIN_GROWTH_RATIO: f64 = 0.02;
+/// A collection that gains fewer entries is reported when it gained at least this many and
+/// half of what it held (a cache of route data that grows by a dozen per navigation).
+pub const MIN_SMALL_GROWTH: u64 = 10;
+/// A collection that gains fewer entries is reported when what they keep grew by this much
+/// (a few closures that each capture a large buffer).
+pub const MIN_RETAINED_GROWTH: u64 = 1 << 20;
+/// …and gained at least this many entries.
+pub const MIN_FEW_ENTRIES: u64 = 5;
+/// A list of callbacks that gained at least this many is kept as the possible cause of
+/// another finding ([`crate::model::LeakNodes::supporting`]).
+pub const MIN_SUPPORTING_GROWTH: u64 = 2;
 /// Within one process, the share of the entries held before that must still be there:
 /// a collection whose entries were replaced is churn (an LRU, a rolling window), not a leak.
 pub const MIN_KEPT_RATIO: f64 = 0.5;
 
-/// A collection that grew: the same owner (by key) in both snapshots.
+/// A collection that grew: the same owner in every snapshot.
 pub struct Grown {
     pub shape: Shape,
     pub node: u32,
-    pub owner: owner::Owner,
-    pub before: Entries,
+    pub owner: Owner,
+    pub path: Vec<crate::model::PathStep>,
+    /// Entries in every snapshot (0 where the owner was not found).
+    pub counts: Vec<u64>,
     pub after: Entries,
     pub retained_before: u64,
     pub retained_after: u64,
     /// Class of most values in the last snapshot.
     pub value_class: Option<String>,
+    /// Bytes outside the JS heap the collection keeps (ArrayBuffer stores), last snapshot.
+    pub external_bytes: u64,
+    /// Grew too little to be a finding by itself (see [`crate::model::LeakNodes::supporting`]).
+    pub supporting: bool,
 }
 
-/// Every collection that grew by the thresholds above, one per owner key, in a stable order
-/// (by owner key). One linear pass finds the big collections of `after`; only those are
-/// traced, and their owners resolved in `before` together.
-pub fn grown_collections(cx: &super::DetectCtx<'_>) -> Vec<Grown> {
-    let (before, after) = (cx.before, cx.after);
-    let mut big = big_collections(after, MIN_ENTRY_GROWTH);
+impl Grown {
+    /// The candidate a detector reports for this collection.
+    pub fn candidate(&self, kind: Kind) -> Candidate {
+        Candidate {
+            kind,
+            holders: vec![Holder::Path(self.owner.clone())],
+            path: self.path.clone(),
+            counts: self.counts.clone(),
+            retained_size_before: self.retained_before,
+            retained_size_after: self.retained_after,
+            shared: false,
+            evidence: Evidence::Collection {
+                collection: self.shape,
+                purpose: self.after.purpose(),
+                value_class: self.value_class.clone(),
+                key_pattern: (self.shape == Shape::Dictionary)
+                    .then(|| self.after.main_key_pattern().map(str::to_string))
+                    .flatten(),
+                external_bytes: self.external_bytes,
+            },
+            nodes: LeakNodes {
+                supporting: self.supporting,
+                holders: vec![self.node],
+                kept: self.after.targets.clone(),
+            },
+        }
+    }
+}
+
+/// Whether a collection is the runtime's own bookkeeping (Node's timer lists and queues):
+/// held by the runtime with no program scope on the way.
+fn runtime_owned(g: &HeapGraph, v: u32, o: &Owner) -> bool {
+    crate::trace::owner::is_runtime_node(g, v)
+        || (matches!(o.anchor, Anchor::Runtime | Anchor::RuntimeVariable)
+            && !o
+                .steps
+                .iter()
+                .skip(1)
+                .any(|s| s.edge_type == EdgeType::Context))
+}
+
+/// A traced collection: (shape, owner key) and (node, shape, entries, owner).
+type Cand = ((u8, HolderKey), (u32, Shape, Entries, Owner));
+
+/// Every collection that grew by the thresholds above, one per owner, in a stable order (by
+/// owner). One pass over the scan's candidates finds the big collections of the last
+/// snapshot; only those are traced, and their owners resolved in the other snapshots
+/// together.
+pub fn grown_collections(cx: &DetectCtx<'_>) -> Vec<Grown> {
+    let last = cx.snapshots() - 1;
+    let after = cx.after();
+    let mut big = big_collections(cx, last, MIN_FEW_ENTRIES.min(MIN_SMALL_GROWTH));
     if big.is_empty() {
         return Vec::new();
     }
@@ -334,12 +411,16 @@ pub fn grown_collections(cx: &super::DetectCtx<'_>) -> Vec<Grown> {
         big.sort_by(|x, y| y.2.count.cmp(&x.2.count).then(x.0.cmp(&y.0)));
         big.truncate(MAX_TRACED);
     }
-    let mut tracer = crate::trace::Tracer::new(after);
-    // One candidate per owner key: the biggest.
-    let mut by_key: HashMap<String, (u32, Shape, Entries, owner::Owner)> = HashMap::new();
+    // One candidate per (shape, owner): the biggest.
+    let mut by_key: HashMap<(u8, HolderKey), (u32, Shape, Entries, Owner)> = HashMap::new();
     for (v, shape, e) in big {
-        let o = owner::Owner::trace(&mut tracer, v, cx.show_values);
-        let key = format!("{}\u{1e}{}", shape.noun(), o.key());
+        let o = crate::trace::owner::owner_of(after, v, cx.show_values);
+        // The runtime's own bookkeeping is never the program's leak, and what only the
+        // stack holds (a running function's local) is gone when the function returns.
+        if runtime_owned(after, v, &o) || o.anchor == Anchor::Stack {
+            continue;
+        }
+        let key = (shape as u8, Holder::Path(o.clone()).key());
         match by_key.get(&key) {
             Some((_, _, old, _)) if old.count >= e.count => {}
             _ => {
@@ -347,78 +428,191 @@ pub fn grown_collections(cx: &super::DetectCtx<'_>) -> Vec<Grown> {
             }
         }
     }
-    let mut cands: Vec<(String, (u32, Shape, Entries, owner::Owner))> =
-        by_key.into_iter().collect();
+    let mut cands: Vec<Cand> = by_key.into_iter().collect();
     cands.sort_by(|a, b| a.0.cmp(&b.0));
-    let keys: Vec<&[crate::report::PathStep]> = cands
+    let resolvable: Vec<bool> = cands
         .iter()
-        .map(|(_, c)| c.3.key_steps.as_slice())
+        .map(|(_, c)| crate::trace::owner::resolvable(&c.3))
         .collect();
-    let mut matches = owner::resolve_many(before, &keys);
-    // An owner whose path has no name to search by is matched by node id (one process).
-    let unnamed: Vec<usize> = (0..keys.len())
-        .filter(|&k| !owner::resolvable(keys[k]))
-        .collect();
-    if !unnamed.is_empty() && cx.cmp.ids_comparable {
-        let ids: Vec<u32> = unnamed
-            .iter()
-            .map(|&k| after.node_id[cands[k].1 .0 as usize])
-            .collect();
-        for (k, found) in unnamed.iter().zip(owner::nodes_by_id(before, &ids)) {
-            matches[*k] = found.into_iter().collect();
-        }
-    }
-    // Across processes an unnamed owner cannot be matched: no claim is made about it.
-    let skip = |k: usize| !cx.cmp.ids_comparable && unnamed.contains(&k);
-    let names_before = Names::of(before);
+    // The same owner in every earlier snapshot: per snapshot, per candidate, the node and
+    // its entries.
+    let earlier: Vec<Vec<Option<(u32, Entries)>>> =
+        (0..last).map(|i| same_collections(cx, i, &cands)).collect();
     let mut out = Vec::new();
-    for (k, ((_, (v, shape, a, o)), found)) in cands.into_iter().zip(matches).enumerate() {
-        if skip(k) {
+    for (k, (_, (v, shape, a, o))) in cands.into_iter().enumerate() {
+        let Some(found) = earlier
+            .iter()
+            .map(|per| per.get(k))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        // Across processes an owner without a name to search by cannot be matched: no claim.
+        if !cx.same_process() && !resolvable[k] {
             continue;
         }
-        // The same owner before: the collection itself when the process is the same and it
-        // was already there; otherwise the biggest of the same shape under the key.
-        let same_id = found.iter().copied().find(|&u| {
-            cx.cmp.ids_comparable && before.node_id[u as usize] == after.node_id[v as usize]
-        });
-        let found = same_id.map_or(found, |u| vec![u]);
-        let mut b = Entries::default();
-        let mut b_node = None;
-        for u in found {
-            if shape_of(before, u) != Some(shape) {
-                continue;
-            }
-            let e = entries(before, &names_before, u, shape);
-            if b_node.is_none() || e.count > b.count {
-                b = e;
-                b_node = Some(u);
-            }
-        }
-        let grew = a.count.saturating_sub(b.count);
-        if grew < MIN_ENTRY_GROWTH || (grew as f64) < MIN_GROWTH_RATIO * b.count as f64 {
+        let b = found[0].as_ref().map(|(_, e)| e);
+        let b_count = b.map_or(0, |e| e.count);
+        let grew = a.count.saturating_sub(b_count);
+        let retained_before = found[0]
+            .as_ref()
+            .map_or(0, |(u, _)| cx.before().retained_size[*u as usize]);
+        let retained_after = after.retained_size[v as usize];
+        // One of many collections under one path (each record's own array) grows only by
+        // the big measure: a few more entries in each record is what records do.
+        let per_record = o
+            .steps
+            .iter()
+            .any(|s| s.edge_type == EdgeType::Element || s.edge == "<n>");
+        let big_growth = (grew >= MIN_ENTRY_GROWTH
+            && (grew as f64) >= MIN_GROWTH_RATIO * b_count as f64)
+            || (!per_record && grew >= MIN_SMALL_GROWTH && grew * 2 >= b_count);
+        let heavy_growth = grew >= MIN_FEW_ENTRIES
+            && retained_after.saturating_sub(retained_before) >= MIN_RETAINED_GROWTH;
+        // A list of callbacks that grew a little is kept to name the cause of what its
+        // callbacks keep alive, if anything else is reported.
+        let supporting = !big_growth
+            && !heavy_growth
+            && grew >= MIN_SUPPORTING_GROWTH
+            && a.purpose() == Purpose::Callbacks;
+        if !big_growth && !heavy_growth && !supporting {
             continue;
         }
         let value_class = a.main_value_class(after);
         // Engine bookkeeping that grows with warm-up is never a program's leak.
-        let benign = value_class
+        if value_class
             .as_deref()
-            .is_some_and(|c| super::BENIGN_CLASSES.contains(&c));
-        if benign || !owner::still_growing(cx, value_class.as_deref()) {
+            .is_some_and(|c| super::BENIGN_CLASSES.contains(&c))
+        {
             continue;
         }
-        if cx.cmp.ids_comparable && b.count > 0 && !kept_enough(before, after, &b, &a) {
-            continue;
+        if cx.same_process() {
+            if let Some(b) = b.filter(|b| b.count > 0) {
+                if !kept_enough(cx.before(), after, b, &a) {
+                    continue;
+                }
+            }
         }
+        let mut counts: Vec<u64> = found
+            .iter()
+            .map(|f| f.as_ref().map_or(0, |(_, e)| e.count))
+            .collect();
+        counts.push(a.count);
         out.push(Grown {
             shape,
             node: v,
+            path: util::path_to(after, v, cx.show_values),
             value_class,
-            retained_before: b_node.map_or(0, |u| before.retained_size[u as usize]),
-            retained_after: after.retained_size[v as usize],
+            external_bytes: 0,
+            supporting,
+            retained_before,
+            retained_after,
             owner: o,
-            before: b,
+            counts,
             after: a,
+        });
+    }
+    let nodes: Vec<u32> = out.iter().map(|g| g.node).collect();
+    for (g, bytes) in out.iter_mut().zip(external_bytes(after, &nodes)) {
+        g.external_bytes = bytes;
+    }
+    out
+}
+
+/// For each candidate, its collection in snapshot `i` (not the last): the same node when the
+/// process is the same and it was already there; otherwise the biggest of the same shape
+/// found at the owner's path.
+fn same_collections(cx: &DetectCtx<'_>, i: usize, cands: &[Cand]) -> Vec<Option<(u32, Entries)>> {
+    let g = cx.graphs[i];
+    let after = cx.after();
+    let owners: Vec<&Owner> = cands.iter().map(|(_, c)| &c.3).collect();
+    let mut found = crate::trace::owner::resolve_many(g, &owners);
+    if cx.same_process() {
+        // An owner with no name to search by is matched by node id.
+        let unnamed: Vec<usize> = (0..owners.len())
+            .filter(|&k| !crate::trace::owner::resolvable(owners[k]))
+            .collect();
+        let ids: Vec<u32> = unnamed
+            .iter()
+            .map(|&k| after.node_id[cands[k].1 .0 as usize])
+            .collect();
+        for (k, node) in unnamed.iter().zip(nodes_by_id(g, &ids)) {
+            found[*k] = node.into_iter().collect();
+        }
+    }
+    let names = Names::of(g);
+    cands
+        .iter()
+        .zip(found)
+        .map(|((_, (v, shape, _, _)), nodes)| {
+            let same_id = nodes.iter().copied().find(|&u| {
+                cx.same_process() && g.node_id[u as usize] == after.node_id[*v as usize]
+            });
+            let nodes = same_id.map_or(nodes, |u| vec![u]);
+            let mut best: Option<(u32, Entries)> = None;
+            for u in nodes {
+                if shape_of(g, u) != Some(*shape) {
+                    continue;
+                }
+                let e = entries(g, &names, u, *shape);
+                if best.as_ref().is_none_or(|(_, b)| e.count > b.count) {
+                    best = Some((u, e));
+                }
+            }
+            best
         })
+        .collect()
+}
+
+/// The node with each of `ids` in `g`, if any: one pass over the node ids.
+pub fn nodes_by_id(g: &HeapGraph, ids: &[u32]) -> Vec<Option<u32>> {
+    let want: HashMap<u32, usize> = ids.iter().enumerate().map(|(k, &id)| (id, k)).collect();
+    let mut out = vec![None; ids.len()];
+    if want.is_empty() {
+        return out;
+    }
+    for (v, id) in g.node_id.iter().enumerate() {
+        if let Some(&k) = want.get(id) {
+            out[k] = Some(v as u32);
+        }
+    }
+    out
+}
+
+/// Classes of the nodes V8 gives the size of memory kept outside the JS heap: ArrayBuffer
+/// backing stores (a Buffer's bytes).
+pub const EXTERNAL_CLASSES: &[&str] = &["system / JSArrayBufferData"];
+/// How far up the dominator tree an external store's holders are looked for.
+const MAX_DOMINATOR_WALK: usize = 10_000;
+
+/// For each of `nodes`, the bytes of external stores in its dominator subtree: one walk up
+/// the dominator tree from every store.
+pub fn external_bytes(g: &HeapGraph, nodes: &[u32]) -> Vec<u64> {
+    let mut out = vec![0u64; nodes.len()];
+    if nodes.is_empty() {
+        return out;
+    }
+    let classes = util::class_ids(g, EXTERNAL_CLASSES);
+    if classes.is_empty() {
+        return out;
+    }
+    let index: HashMap<u32, usize> = nodes.iter().enumerate().map(|(k, &v)| (v, k)).collect();
+    for v in 0..g.node_count() {
+        if !classes.contains(&g.class_of[v]) {
+            continue;
+        }
+        let size = g.self_size[v] as u64;
+        let mut x = v as u32;
+        for _ in 0..MAX_DOMINATOR_WALK {
+            if let Some(&k) = index.get(&x) {
+                out[k] += size;
+            }
+            let up = g.idom[x as usize];
+            if up == x || x == g.root {
+                break;
+            }
+            x = up;
+        }
     }
     out
 }
@@ -444,31 +638,14 @@ fn kept_enough(before: &HeapGraph, after: &HeapGraph, b: &Entries, a: &Entries) 
     kept as f64 >= MIN_KEPT_RATIO * then.len() as f64
 }
 
-/// [`grown_collections`] computed once per comparison and shared by the `cache` and
-/// `unbounded_collection` detectors (each reports its part of one scan). The result is kept
-/// with the addresses of the graphs it was computed for, so a detector reused on another
-/// comparison scans again. The second detector to ask waits for the first's scan.
+/// [`grown_collections`] computed once and shared by the collection detectors (each reports
+/// its part of one scan); the second detector to ask waits for the first's scan. One is
+/// made per run of the detectors ([`super::detectors`]).
 #[derive(Clone, Default)]
-pub struct SharedScan(Arc<Mutex<Option<Scanned>>>);
-
-/// A scan and the addresses of the (before, after, comparison) it was made from.
-type Scanned = ((usize, usize, usize), Arc<Vec<Grown>>);
+pub struct SharedScan(Arc<std::sync::OnceLock<Vec<Grown>>>);
 
 impl SharedScan {
-    pub fn get(&self, cx: &super::DetectCtx<'_>) -> Arc<Vec<Grown>> {
-        let key = (
-            cx.before as *const HeapGraph as usize,
-            cx.after as *const HeapGraph as usize,
-            cx.cmp as *const crate::diff::Comparison as usize,
-        );
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((k, v)) = slot.as_ref() {
-            if *k == key {
-                return Arc::clone(v);
-            }
-        }
-        let v = Arc::new(grown_collections(cx));
-        *slot = Some((key, Arc::clone(&v)));
-        v
+    pub fn get<'s>(&'s self, cx: &DetectCtx<'_>) -> &'s [Grown] {
+        self.0.get_or_init(|| grown_collections(cx))
     }
 }

@@ -1,32 +1,33 @@
-//! `detached_dom`: DOM nodes removed from the document but still reachable, grouped by what
-//! keeps them alive — a JS array or Map, or a closure (often an event listener).
+//! `detached_dom`: DOM trees removed from the document but still reachable, grouped by what
+//! keeps them alive — a JS array, Map or variable, or a closure (often an event listener).
 //!
-//! A node is detached when V8/Blink marks it so (`detachedness` 2, which heapdiff's class
-//! names show as `Detached …`). Its *holder* is its nearest dominator that is not itself
-//! part of a detached DOM tree; a holder that is an engine array (an elements store, a hash
-//! table) stands for the collection that owns it, and a closure context for its closure.
-//! Closures registered as DOM listeners are named like `event_listeners` names them
-//! (`window (onResize listeners)`), everything else by its owner path (`removedRows`).
-//! Both snapshots are grouped the same way and compared by holder, so one finding names
-//! one holder.
+//! A node is detached when Blink marks it so (`detachedness` 2, which heapdiff's class names
+//! show as `Detached …`); the nodes of one tree hang under its *top*, the detached node whose
+//! dominator is outside every detached tree. A tree's holders are the retainers of its top
+//! that are outside detached trees (what sits inside — a listener on a button of the panel,
+//! the panel's own data — is part of the tree, not a holder), each named for what owns it:
+//! an engine array or hash table for the collection that owns it (`removedRows`), a scope
+//! for its variable, a listener's closure for its DOM target and function
+//! (`window (onResize listeners)`). A tree held by two holders (an array and a Map) names
+//! both, and its size is shared: neither dominates it.
 //!
 //! Embedder objects that are marked detached in every healthy process (Node's
 //! `Node / BindingData`) are data ([`BENIGN_DETACHED`]) and never counted.
 
-use super::event_listeners::{dom_listener_owner, dom_target_name};
-use super::{owner, DetectCtx, Detector};
+use super::event_listeners::{blink_function, dom_target_name};
+use super::util::{class, edges};
+use super::{Candidate, DetectCtx, Detector};
 use crate::graph::{BitSet, HeapGraph};
 use crate::input::v8::{edge_kind, node_kind};
-use crate::report::units::bytes;
-use crate::report::{Finding, PathStep};
+use crate::model::{Evidence, Holder, HolderKey, Kind, LeakNodes, Owner, PathStep};
+use crate::trace::function_name;
 use std::collections::{BTreeMap, HashMap};
 
 pub struct DetachedDom;
 
-pub const KIND: &str = "detached_dom";
-
-/// Detached nodes one holder must gain to be reported.
-pub const MIN_DETACHED_GROWTH: u64 = 10;
+/// Detached nodes one holder must gain to be reported (a healthy page keeps none, or a
+/// constant few).
+pub const MIN_DETACHED_GROWTH: u64 = 3;
 
 /// Class name prefixes (after `Detached `) of embedder objects that are detached by design.
 pub const BENIGN_DETACHED: &[&str] = &["Node / "];
@@ -43,10 +44,8 @@ const V8_LISTENER: &str = "V8EventListener";
 const TARGET_DATA: &str = "blink::EventTargetData";
 /// How far above a listener's function its `EventTargetData` may be.
 const MAX_LISTENER_DEPTH: usize = 10;
-
-fn class(g: &HeapGraph, v: u32) -> &str {
-    &g.class_names[g.class_of[v as usize] as usize]
-}
+/// How far up the dominator tree "is this inside a detached tree" is asked.
+const MAX_INSIDE_WALK: usize = 256;
 
 /// Per class: (named `Detached …`, benign by [`BENIGN_DETACHED`]).
 fn class_flags(g: &HeapGraph) -> Vec<(bool, bool)> {
@@ -75,74 +74,76 @@ fn in_dom_tree(g: &HeapGraph, detached: &BitSet, v: u32) -> bool {
     c.starts_with('<') || DOM_NODE_CLASSES.contains(&c)
 }
 
-/// What one holder keeps alive.
+/// What the holders of some trees keep, in one snapshot.
 #[derive(Default)]
 struct Group {
-    owner: String,
-    path: Vec<PathStep>,
+    holders: Vec<Holder>,
+    holder_nodes: Vec<u32>,
+    /// A node to trace for the finding's path.
+    path_node: u32,
     count: u64,
     retained: u64,
+    shared: bool,
     classes: BTreeMap<String, u64>,
+    nodes: Vec<u32>,
 }
 
-/// Who holds a detached tree, named.
-struct Holder {
-    key: String,
-    owner: String,
-    /// The node to trace for the finding's path.
-    node: u32,
-}
-
-/// Detached nodes of `g` grouped by holder key.
-fn groups(g: &HeapGraph, show_values: bool) -> BTreeMap<String, Group> {
-    let mut out: BTreeMap<String, Group> = BTreeMap::new();
+/// The detached trees of snapshot `i`, grouped by their holders' keys.
+fn groups(cx: &DetectCtx<'_>, i: usize) -> BTreeMap<Vec<HolderKey>, Group> {
+    let g = cx.graphs[i];
+    let flags = class_flags(g);
     let mut detached = BitSet::new(g.node_count());
     let mut list = Vec::new();
-    let flags = class_flags(g);
-    for v in 0..g.node_count() as u32 {
-        let (named, benign) = flags[g.class_of[v as usize] as usize];
-        let marked = g.detachedness.get(v as usize) == Some(&2);
-        if (marked || named) && !benign {
+    for &v in &cx.scan(i).detached {
+        let (_, benign) = flags[g.class_of[v as usize] as usize];
+        if !benign {
             detached.set(v as usize);
             list.push(v);
         }
     }
+    let mut out: BTreeMap<Vec<HolderKey>, Group> = BTreeMap::new();
     if list.is_empty() {
         return out;
     }
-    let mut tracer = crate::trace::Tracer::new(g);
-    let mut holder_of: HashMap<u32, u32> = HashMap::new();
-    let mut named: HashMap<u32, Holder> = HashMap::new();
+    // Each detached node's top: up the dominator tree while still in a DOM tree.
+    let mut top_of: HashMap<u32, u32> = HashMap::new();
+    let inside = |x: u32| is_inside(g, &detached, x);
+    let mut named: HashMap<u32, Vec<(Holder, u32)>> = HashMap::new();
     for &v in &list {
-        // The nearest dominator outside the DOM tree.
-        let mut chain = Vec::new();
-        let mut u = g.idom[v as usize];
-        let holder = loop {
-            if let Some(&h) = holder_of.get(&u) {
-                break h;
+        let mut chain = vec![v];
+        let mut u = v;
+        let top = loop {
+            if let Some(&t) = top_of.get(&u) {
+                break t;
             }
-            if u == g.root || g.idom[u as usize] == u || !in_dom_tree(g, &detached, u) {
+            let up = g.idom[u as usize];
+            if up == u || u == g.root || !in_dom_tree(g, &detached, up) {
                 break u;
             }
-            chain.push(u);
-            u = g.idom[u as usize];
+            chain.push(up);
+            u = up;
         };
         for c in chain {
-            holder_of.insert(c, holder);
+            top_of.insert(c, top);
         }
-        holder_of.insert(v, holder);
-        let h = named
-            .entry(holder)
-            .or_insert_with(|| name_holder(g, &mut tracer, holder));
-        let grp = out.entry(h.key.clone()).or_default();
-        if grp.owner.is_empty() {
-            grp.owner = h.owner.clone();
-            let sig = tracer.signature(h.node);
-            grp.path = tracer.steps(sig, show_values);
+        // A top inside another tree (a panel kept by a listener on a button of another
+        // detached panel) belongs to the outer tree's holders.
+        let holders = named
+            .entry(top)
+            .or_insert_with(|| name_holders(g, &detached, top, &inside, cx.show_values))
+            .clone();
+        let key: Vec<HolderKey> = holders.iter().map(|(h, _)| h.key()).collect();
+        let grp = out.entry(key).or_default();
+        if grp.holders.is_empty() {
+            grp.holders = holders.iter().map(|(h, _)| h.clone()).collect();
+            grp.holder_nodes = holders.iter().map(|(_, n)| *n).collect();
+            grp.path_node = holders.first().map_or(top, |(_, n)| *n);
+            grp.shared = holders.len() > 1;
         }
         grp.count += 1;
-        // Only the topmost detached nodes: their retained sizes include the rest.
-        if !in_dom_tree(g, &detached, g.idom[v as usize]) {
+        grp.nodes.push(v);
+        // Only the tops: their retained sizes include the rest.
+        if top == v {
             grp.retained += g.retained_size[v as usize];
         }
         *grp.classes.entry(class(g, v).to_string()).or_default() += 1;
@@ -150,17 +151,59 @@ fn groups(g: &HeapGraph, show_values: bool) -> BTreeMap<String, Group> {
     out
 }
 
-/// Name the holder `h` of a detached tree (see the module comment).
-fn name_holder(g: &HeapGraph, tracer: &mut crate::trace::Tracer<'_>, h: u32) -> Holder {
-    if h == g.root {
-        // Nothing holds the tree strongly (it hangs under the root of the dominator tree).
-        return Holder {
-            key: "(root)".into(),
-            owner: "(no strong holder)".into(),
-            node: h,
-        };
+/// Whether `x` sits inside a detached tree: it is detached, or a detached node dominates it
+/// (a listener record of a detached button, a closure only that listener keeps).
+fn is_inside(g: &HeapGraph, detached: &BitSet, x: u32) -> bool {
+    let mut u = x;
+    for _ in 0..MAX_INSIDE_WALK {
+        if detached.get(u as usize) {
+            return true;
+        }
+        let up = g.idom[u as usize];
+        if up == u || u == g.root {
+            return false;
+        }
+        u = up;
     }
-    let mut h = h;
+    false
+}
+
+/// The holders of the tree under `top`: its retainers outside detached trees, each named
+/// (see the module comment), distinct, in a stable order.
+fn name_holders(
+    g: &HeapGraph,
+    detached: &BitSet,
+    top: u32,
+    inside: &dyn Fn(u32) -> bool,
+    show_values: bool,
+) -> Vec<(Holder, u32)> {
+    let mut out: Vec<(Holder, u32)> = Vec::new();
+    for (e, r) in g.node(top).retainers() {
+        let t = g.edge_type[e as usize];
+        if t == edge_kind::WEAK || r.i == top || in_dom_tree(g, detached, r.i) || inside(r.i) {
+            continue;
+        }
+        let h = holder_of(g, e, r.i, top, show_values);
+        if !out.iter().any(|(o, _)| o.key() == h.0.key()) {
+            out.push(h);
+        }
+    }
+    if out.is_empty() {
+        // Nothing outside holds the top strongly: its dominator (the root for a tree held
+        // only weakly) says what keeps it.
+        let d = g.idom[top as usize];
+        out.push((
+            Holder::Path(crate::trace::owner::owner_of(g, d, show_values)),
+            d,
+        ));
+    }
+    out.sort_by_key(|a| a.0.key());
+    out
+}
+
+/// Name the holder that reaches the tree's top by edge `e` from `r`.
+fn holder_of(g: &HeapGraph, e: u32, r: u32, top: u32, show_values: bool) -> (Holder, u32) {
+    let mut h = r;
     // An engine array (elements store, hash table) stands for the collection owning it.
     while matches!(
         g.node_type[h as usize],
@@ -170,32 +213,48 @@ fn name_holder(g: &HeapGraph, tracer: &mut crate::trace::Tracer<'_>, h: u32) -> 
     {
         h = g.idom[h as usize];
     }
-    // A closure context stands for its closure.
-    if class(g, h).starts_with("system / Context") {
-        if let Some((_, c)) = g.node(h).retainers().find(|(e, s)| {
-            g.edge_type[*e as usize] == edge_kind::INTERNAL
-                && s.kind() == node_kind::CLOSURE
-                && g.strings.get(g.edge_name[*e as usize]) == "context"
-        }) {
-            h = c.i;
+    // A closure's scope stands for the closure, and a DOM listener's closure (or bound
+    // function) for its target and function.
+    let function = if class(g, h).starts_with("system / Context") {
+        g.node(h)
+            .retainers()
+            .find(|(e, s)| {
+                g.edge_type[*e as usize] == edge_kind::INTERNAL
+                    && s.kind() == node_kind::CLOSURE
+                    && g.strings.get(g.edge_name[*e as usize]) == "context"
+            })
+            .map(|(_, c)| c.i)
+    } else if g.node_type[h as usize] == node_kind::CLOSURE {
+        Some(h)
+    } else {
+        None
+    };
+    if let Some(f) = function {
+        if let Some(target) = dom_listener_target(g, f) {
+            return (
+                Holder::DomListeners {
+                    target,
+                    function: function_name(g, f),
+                },
+                f,
+            );
         }
     }
-    if g.node_type[h as usize] == node_kind::CLOSURE {
-        if let Some(target) = dom_listener_target(g, h) {
-            let function = owner::function_name(class(g, h)).to_string();
-            return Holder {
-                key: format!("dom\u{1f}{target}\u{1f}{function}"),
-                owner: dom_listener_owner(&target, &function),
-                node: h,
-            };
-        }
+    let named = matches!(
+        g.edge_type[e as usize],
+        edge_kind::CONTEXT | edge_kind::PROPERTY
+    );
+    if h == r && named && super::collections::shape_of(g, r) != Some(crate::model::Shape::Array) {
+        // A variable or property that names the top itself: the holder is that name.
+        let mut o: Owner = crate::trace::owner::owner_of(g, r, show_values);
+        let mut step = crate::trace::owner::typed_steps(g, &[(e, top)], show_values);
+        o.steps.append(&mut step);
+        return (Holder::Path(o), r);
     }
-    let o = owner::Owner::trace(tracer, h, false);
-    Holder {
-        key: o.key(),
-        owner: o.name.clone(),
-        node: h,
-    }
+    (
+        Holder::Path(crate::trace::owner::owner_of(g, h, show_values)),
+        h,
+    )
 }
 
 /// If closure `f` is a DOM event listener, the name of its target (`window`).
@@ -220,65 +279,51 @@ fn dom_listener_target(g: &HeapGraph, f: u32) -> Option<String> {
             return Some(dom_target_name(class(g, target)));
         }
     }
+    let _ = blink_function;
     None
 }
 
 impl Detector for DetachedDom {
-    fn kind(&self) -> &'static str {
-        KIND
+    fn kind(&self) -> Kind {
+        Kind::DetachedDom
     }
-    fn detect(&self, cx: &DetectCtx<'_>, out: &mut Vec<Finding>) {
-        let (before, after) = rayon::join(
-            || groups(cx.before, false),
-            || groups(cx.after, cx.show_values),
-        );
-        for (key, a) in after {
-            let (bc, br) = before.get(&key).map_or((0, 0), |b| (b.count, b.retained));
-            let grew = a.count.saturating_sub(bc);
-            if grew < MIN_DETACHED_GROWTH {
-                continue;
-            }
-            let mut classes: Vec<(&String, &u64)> = a.classes.iter().collect();
-            classes.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
-            let main = classes.first().map(|c| c.0.clone()).unwrap_or_default();
-            let listing = classes
+    fn detect(&self, cx: &DetectCtx<'_>, out: &mut Vec<Candidate>) {
+        if cx.scan(cx.snapshots() - 1).detached.is_empty() {
+            return;
+        }
+        let all: Vec<BTreeMap<Vec<HolderKey>, Group>> =
+            (0..cx.snapshots()).map(|i| groups(cx, i)).collect();
+        let last = cx.snapshots() - 1;
+        let after = cx.after();
+        for (key, a) in &all[last] {
+            let counts: Vec<u64> = all
                 .iter()
-                .take(4)
-                .map(|(c, n)| format!("{n} {c}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            if !owner::still_growing(cx, Some(&main)) {
+                .map(|gs| gs.get(key).map_or(0, |g| g.count))
+                .collect();
+            if a.count.saturating_sub(counts[0]) < MIN_DETACHED_GROWTH {
                 continue;
             }
-            let monotonic = owner::monotonic(cx, &main);
-            let retained_growth = a.retained as i64 - br as i64;
-            out.push(Finding {
-                kind: KIND.to_string(),
-                severity: super::severity(bc, a.count, retained_growth, monotonic),
-                title: format!("{grew} detached DOM nodes kept alive by {}", a.owner),
-                owner: a.owner.clone(),
-                path: a.path,
-                count_before: bc,
-                count_after: a.count,
-                retained_size_before: br,
+            let mut classes: Vec<(String, u64)> =
+                a.classes.iter().map(|(c, n)| (c.clone(), *n)).collect();
+            classes.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+            let retained_before = all[0].get(key).map_or(0, |g| g.retained);
+            let path: Vec<PathStep> = super::util::path_to(after, a.path_node, cx.show_values);
+            out.push(Candidate {
+                kind: Kind::DetachedDom,
+                holders: a.holders.clone(),
+                path,
+                counts,
+                retained_size_before: retained_before,
                 retained_size_after: a.retained,
-                evidence: format!(
-                    "detached DOM nodes held by {} {bc} → {} (+{grew}) {} ({listing}); \
-                     retained {} → {}",
-                    a.owner,
-                    a.count,
-                    owner::steps_text(cx.snapshots),
-                    bytes(br),
-                    bytes(a.retained)
-                ),
-                suggestion: format!(
-                    "After removing nodes from the document, drop every reference to them: \
-                     take them out of {} (or clear it), and remove listeners whose closures \
-                     capture them (removeEventListener, or an AbortSignal).",
-                    a.owner
-                ),
-                fingerprint: owner::fingerprint(KIND, &key),
+                shared: a.shared,
+                evidence: Evidence::DetachedDom { classes },
+                nodes: LeakNodes {
+                    supporting: false,
+                    holders: a.holder_nodes.clone(),
+                    kept: a.nodes.clone(),
+                },
             });
         }
+        let _ = edges;
     }
 }

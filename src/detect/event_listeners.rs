@@ -1,7 +1,7 @@
 //! `event_listeners`: listeners that accumulate on one emitter and event — the classic
 //! "a listener per request, never removed".
 //!
-//! Three layouts, one finding per (target, event):
+//! Four layouts, one finding per (target, event):
 //! - Node `EventEmitter`: property `_events` → a (null-prototype) object with one property
 //!   per event name → the listener function, or an `Array` of them.
 //! - Node `EventTarget` (and `AbortSignal`): property `<symbol kEvents>` → a `Map` from event
@@ -10,33 +10,37 @@
 //!   `blink::RegisteredEventListener` → `EventListener` → `V8EventListener` → the function.
 //!   Blink does not put the event type string in the graph, so the event is named by its
 //!   listener function (`window (onResize listeners)`).
+//! - jQuery: the target's expando property (`jQuery<digits>`) → a data object → `events` →
+//!   one `Array` of handler records (`{ handler, … }`) per event, behind one DOM listener.
 //!
-//! A listener host is found in one linear pass over the edges (by the interned name of
-//! `_events` / `kEvents`) or the nodes (by the listener vector's class); only hosts with more
-//! listeners on one event than Node's default warning level are traced, and the same host is
-//! found in the earlier snapshot by its owner path, so this works across processes too.
+//! Listener hosts come from the shared scan; only hosts with more listeners on one event
+//! than Node's default warning level are traced, and the same host is found in the other
+//! snapshots by its owner path (or by target and function), so this works across processes
+//! too.
 
-use super::{owner, DetectCtx, Detector};
+use super::util::{class, edge_to, edges, most_common, path_to};
+use super::{Candidate, DetectCtx, Detector};
 use crate::graph::HeapGraph;
 use crate::input::v8::{edge_kind, node_kind};
-use crate::report::units::bytes;
-use crate::report::{Finding, PathStep};
+use crate::model::{
+    EdgeType, Evidence, FunctionName, Holder, Kind, LeakNodes, ListenerTarget, Owner, PathStep,
+};
+use crate::trace::{function_name, name_pattern};
 use std::collections::{BTreeMap, HashMap};
 
 pub struct EventListeners;
 
-pub const KIND: &str = "event_listeners";
-
 /// Node warns past 10 listeners on one event (`EventEmitter.defaultMaxListeners`): fewer are
 /// never reported.
 pub const MIN_LISTENERS: u64 = 11;
-/// Listeners one (target, event) must gain to be reported.
+/// Listeners one target and function must gain to be reported…
 pub const MIN_LISTENER_GROWTH: u64 = 10;
+/// …or this many, and half of what it had: on a DOM target a few listeners more per step
+/// already say something.
+pub const MIN_SMALL_GROWTH: u64 = 2;
 /// Longest `next` chain followed in an `EventTarget` listener list.
 const MAX_CHAIN: usize = 10_000_000;
 
-/// Blink's per-event-type listener vector (class name prefix).
-const BLINK_LISTENER_VECTOR: &str = "blink::BasicHeapVector<blink::internal::HeapCollectionType::kGCed, cppgc::internal::BasicMember<blink::RegisteredEventListener,";
 const BLINK_VECTOR_BACKING: &str = "blink::HeapVectorBacking<";
 const BLINK_REGISTERED: &str = "blink::RegisteredEventListener";
 const BLINK_V8_LISTENER: &str = "V8EventListener";
@@ -44,22 +48,7 @@ const BLINK_TARGET_DATA: &str = "blink::EventTargetData";
 /// How far up from a listener vector its `EventTargetData` may be.
 const BLINK_MAX_UP: usize = 4;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum HostKind {
-    /// The `_events` object of an EventEmitter.
-    Emitter,
-    /// The `kEvents` Map of an EventTarget.
-    Target,
-}
-
-/// Listener counts per event of one host node.
-struct Host {
-    node: u32,
-    kind: HostKind,
-    /// Event name (as a pattern) → its listeners.
-    events: BTreeMap<String, EventCount>,
-}
-
+/// Listener counts of one event of one host.
 #[derive(Default, Clone)]
 struct EventCount {
     listeners: u64,
@@ -67,53 +56,42 @@ struct EventCount {
     retained: u64,
     /// The node the event's listeners hang from (the array, or the single function).
     node: Option<u32>,
-    /// Class of most listener functions.
-    class: Option<u32>,
+    /// The listener functions.
+    functions: Vec<u32>,
 }
 
 /// String ids the scans need.
 struct Names {
-    events: Option<u32>,
-    k_events: Option<u32>,
     table: Option<u32>,
     next: Option<u32>,
     callback: Option<u32>,
     proto: Option<u32>,
+    handler: Option<u32>,
+    events: Option<u32>,
 }
 
 impl Names {
     fn of(g: &HeapGraph) -> Names {
-        let ids = owner::string_ids(
+        let ids = super::util::string_ids(
             g,
             &[
-                "_events",
-                "<symbol kEvents>",
                 "table",
                 "next",
                 "callback",
                 "__proto__",
+                "handler",
+                "events",
             ],
         );
         Names {
-            events: ids[0],
-            k_events: ids[1],
-            table: ids[2],
-            next: ids[3],
-            callback: ids[4],
-            proto: ids[5],
+            table: ids[0],
+            next: ids[1],
+            callback: ids[2],
+            proto: ids[3],
+            handler: ids[4],
+            events: ids[5],
         }
     }
-}
-
-fn edges(g: &HeapGraph, v: u32) -> std::ops::Range<usize> {
-    g.first_edge[v as usize] as usize..g.first_edge[v as usize + 1] as usize
-}
-
-/// The target of `v`'s property edge named `name`.
-fn property(g: &HeapGraph, v: u32, name: Option<u32>) -> Option<u32> {
-    edges(g, v)
-        .find(|&e| g.edge_type[e] == edge_kind::PROPERTY && Some(g.edge_name[e]) == name)
-        .map(|e| g.edge_to[e])
 }
 
 fn is_listener(g: &HeapGraph, v: u32) -> bool {
@@ -123,7 +101,8 @@ fn is_listener(g: &HeapGraph, v: u32) -> bool {
     )
 }
 
-/// Listener counts of an `_events` object.
+/// Listener counts of an `_events` object (or a jQuery `events` object, whose arrays hold
+/// handler records: the function is their `handler`).
 fn emitter_events(g: &HeapGraph, names: &Names, host: u32) -> BTreeMap<String, EventCount> {
     let mut out = BTreeMap::new();
     for e in edges(g, host) {
@@ -138,34 +117,31 @@ fn emitter_events(g: &HeapGraph, names: &Names, host: u32) -> BTreeMap<String, E
         match g.node_type[t as usize] {
             node_kind::CLOSURE => {
                 c.listeners = 1;
-                c.class = Some(g.class_of[t as usize]);
+                c.functions.push(t);
             }
-            node_kind::OBJECT if g.class_names[g.class_of[t as usize] as usize] == "Array" => {
-                let mut classes: HashMap<u32, u64> = HashMap::new();
+            node_kind::OBJECT if class(g, t) == "Array" => {
                 for f in edges(g, t) {
                     let l = g.edge_to[f];
                     if g.edge_type[f] == edge_kind::ELEMENT && is_listener(g, l) {
                         c.listeners += 1;
-                        *classes.entry(g.class_of[l as usize]).or_default() += 1;
+                        let function = if g.node_type[l as usize] == node_kind::CLOSURE {
+                            Some(l)
+                        } else {
+                            edge_to(g, l, edge_kind::PROPERTY, names.handler)
+                                .or_else(|| edge_to(g, l, edge_kind::PROPERTY, names.callback))
+                        };
+                        c.functions.extend(function);
                     }
                 }
-                c.class = main_class(&classes);
             }
             _ => continue,
         }
         // The array (or the lone function) dominates what the listeners alone keep alive.
         c.retained = g.retained_size[t as usize];
-        let name = crate::trace::name_pattern(g.strings.get(g.edge_name[e]));
+        let name = name_pattern(g.strings.get(g.edge_name[e]));
         merge(&mut out, name, c);
     }
     out
-}
-
-fn main_class(classes: &HashMap<u32, u64>) -> Option<u32> {
-    classes
-        .iter()
-        .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-        .map(|(&c, _)| c)
 }
 
 /// Two events whose names share a pattern count as one (`order:<n>` listeners).
@@ -173,20 +149,17 @@ fn merge(out: &mut BTreeMap<String, EventCount>, name: String, c: EventCount) {
     let slot = out.entry(name).or_default();
     if slot.node.is_none() || c.listeners > slot.listeners {
         slot.node = c.node;
-        slot.class = c.class;
     }
     slot.listeners += c.listeners;
     slot.retained += c.retained;
+    slot.functions.extend(c.functions);
 }
 
 /// Listener counts of an EventTarget's `kEvents` Map: (type string, list head) pairs in the
 /// table, then the `Listener` chain from the head.
 fn target_events(g: &HeapGraph, names: &Names, map: u32) -> BTreeMap<String, EventCount> {
     let mut out = BTreeMap::new();
-    let Some(table) = edges(g, map)
-        .find(|&e| g.edge_type[e] == edge_kind::INTERNAL && Some(g.edge_name[e]) == names.table)
-        .map(|e| g.edge_to[e])
-    else {
+    let Some(table) = edge_to(g, map, edge_kind::INTERNAL, names.table) else {
         return out;
     };
     let mut slots: Vec<(u32, u32)> = edges(g, table)
@@ -206,10 +179,9 @@ fn target_events(g: &HeapGraph, names: &Names, map: u32) -> BTreeMap<String, Eve
             retained: g.retained_size[head as usize],
             ..Default::default()
         };
-        let mut classes: HashMap<u32, u64> = HashMap::new();
         let mut at = head;
         for _ in 0..MAX_CHAIN {
-            let Some(next) = property(g, at, names.next) else {
+            let Some(next) = edge_to(g, at, edge_kind::PROPERTY, names.next) else {
                 break;
             };
             if g.node_type[next as usize] != node_kind::OBJECT || next == head {
@@ -217,227 +189,228 @@ fn target_events(g: &HeapGraph, names: &Names, map: u32) -> BTreeMap<String, Eve
             }
             c.listeners += 1;
             // Name listeners by their function, not by Node's `Listener` record.
-            let f = property(g, next, names.callback)
+            let f = edge_to(g, next, edge_kind::PROPERTY, names.callback)
                 .filter(|&f| g.node_type[f as usize] == node_kind::CLOSURE)
                 .unwrap_or(next);
-            *classes.entry(g.class_of[f as usize]).or_default() += 1;
+            c.functions.push(f);
             at = next;
         }
-        c.class = main_class(&classes);
-        let name = crate::trace::name_pattern(g.strings.get(g.node_name[key as usize]));
+        let name = name_pattern(g.strings.get(g.node_name[key as usize]));
         merge(&mut out, name, c);
     }
     out
 }
 
-/// Every Node listener host of `g`: one pass over the edges for `_events` and `kEvents`.
-fn node_hosts(g: &HeapGraph, names: &Names) -> Vec<(u32, HostKind)> {
-    let mut out = Vec::new();
-    if names.events.is_none() && names.k_events.is_none() {
-        return out;
-    }
-    for v in 0..g.node_count() {
-        if g.node_type[v] != node_kind::OBJECT {
-            continue;
-        }
-        for e in edges(g, v as u32) {
-            if g.edge_type[e] != edge_kind::PROPERTY {
-                continue;
-            }
-            let n = Some(g.edge_name[e]);
-            let t = g.edge_to[e];
-            if g.node_type[t as usize] != node_kind::OBJECT {
-                continue;
-            }
-            if n == names.events {
-                out.push((t, HostKind::Emitter));
-            } else if n == names.k_events {
-                out.push((t, HostKind::Target));
-            }
-        }
-    }
-    out.sort_unstable_by_key(|h| h.0);
-    out.dedup_by_key(|h| h.0);
-    out
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum HostKind {
+    Emitter,
+    Target,
 }
 
-fn host_events(g: &HeapGraph, names: &Names, node: u32, kind: HostKind) -> Host {
-    let events = match kind {
+fn host_events(
+    g: &HeapGraph,
+    names: &Names,
+    node: u32,
+    kind: HostKind,
+) -> BTreeMap<String, EventCount> {
+    match kind {
         HostKind::Emitter => emitter_events(g, names, node),
         HostKind::Target => target_events(g, names, node),
-    };
-    Host { node, kind, events }
+    }
 }
 
-/// One (target, event) whose listeners grew.
-struct Grown {
-    owner: String,
-    /// The emitter or target, for the title.
-    emitter: String,
-    key: String,
-    path: Vec<PathStep>,
-    event: String,
-    target_note: String,
-    before: EventCount,
-    after: EventCount,
-    class: Option<String>,
+/// The most common listener function of an event, named.
+fn main_function(g: &HeapGraph, functions: &[u32]) -> Option<FunctionName> {
+    let mut counts: HashMap<FunctionName, u64> = HashMap::new();
+    for &f in functions {
+        if g.node_type[f as usize] == node_kind::CLOSURE {
+            *counts.entry(function_name(g, f)).or_default() += 1;
+        }
+    }
+    most_common(&counts)
 }
 
-fn node_findings(cx: &DetectCtx<'_>) -> Vec<Grown> {
-    let (before, after) = (cx.before, cx.after);
+/// Node emitters and targets whose listeners grew.
+fn node_findings(cx: &DetectCtx<'_>, out: &mut Vec<Candidate>) {
+    let last = cx.snapshots() - 1;
+    let after = cx.after();
     let names_a = Names::of(after);
-    let hosts: Vec<Host> = node_hosts(after, &names_a)
-        .into_iter()
-        .map(|(v, k)| host_events(after, &names_a, v, k))
-        .filter(|h| h.events.values().any(|c| c.listeners >= MIN_LISTENERS))
+    let scan = cx.scan(last);
+    let hosts: Vec<(u32, HostKind, BTreeMap<String, EventCount>)> = scan
+        .emitter_hosts
+        .iter()
+        .map(|&v| (v, HostKind::Emitter))
+        .chain(scan.target_hosts.iter().map(|&v| (v, HostKind::Target)))
+        .map(|(v, k)| (v, k, host_events(after, &names_a, v, k)))
+        .filter(|(_, _, ev)| ev.values().any(|c| c.listeners >= MIN_LISTENERS))
         .collect();
     if hosts.is_empty() {
-        return Vec::new();
+        return;
     }
-    let mut tracer = crate::trace::Tracer::new(after);
-    let owners: Vec<owner::Owner> = hosts
+    let owners: Vec<Owner> = hosts
         .iter()
-        .map(|h| owner::Owner::trace(&mut tracer, h.node, cx.show_values))
+        .map(|h| crate::trace::owner::owner_of(after, h.0, cx.show_values))
         .collect();
-    let keys: Vec<&[PathStep]> = owners.iter().map(|o| o.key_steps.as_slice()).collect();
-    let names_b = Names::of(before);
-    let found = owner::resolve_many(before, &keys);
-    let mut out = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for ((h, o), matches) in hosts.iter().zip(&owners).zip(found) {
-        let before_hosts: Vec<Host> = matches
+    let owner_refs: Vec<&Owner> = owners.iter().collect();
+    // Per earlier snapshot, per host: its events there (the most listeners per event over
+    // the nodes its owner path leads to; the same node when the process is the same).
+    let earlier: Vec<Vec<BTreeMap<String, u64>>> = (0..last)
+        .map(|i| {
+            let g = cx.graphs[i];
+            let names = Names::of(g);
+            let found = crate::trace::owner::resolve_many(g, &owner_refs);
+            hosts
+                .iter()
+                .zip(found)
+                .map(|((v, kind, _), nodes)| {
+                    let same = nodes.iter().copied().find(|&u| {
+                        cx.same_process() && g.node_id[u as usize] == after.node_id[*v as usize]
+                    });
+                    let nodes = same.map_or(nodes, |u| vec![u]);
+                    let mut best: BTreeMap<String, u64> = BTreeMap::new();
+                    for u in nodes {
+                        for (ev, c) in host_events(g, &names, u, *kind) {
+                            let b = best.entry(ev).or_default();
+                            *b = (*b).max(c.listeners);
+                        }
+                    }
+                    best
+                })
+                .collect()
+        })
+        .collect();
+    let before_retained = |k: usize, event: &str| -> u64 {
+        // Retained size of the same event's holder in the first snapshot.
+        let g = cx.before();
+        let names = Names::of(g);
+        crate::trace::owner::resolve_many(g, &[owner_refs[k]])
             .into_iter()
-            .map(|u| host_events(before, &names_b, u, h.kind))
-            .collect();
-        for (event, a) in &h.events {
+            .flatten()
+            .filter_map(|u| {
+                host_events(g, &names, u, hosts[k].1)
+                    .get(event)
+                    .map(|c| c.retained)
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    for (k, ((_, kind, events), o)) in hosts.iter().zip(&owners).enumerate() {
+        for (event, a) in events {
             if a.listeners < MIN_LISTENERS {
                 continue;
             }
-            // The same host before: the one with the most listeners on this event.
-            let b = before_hosts
+            let mut counts: Vec<u64> = earlier
                 .iter()
-                .filter_map(|bh| bh.events.get(event))
-                .max_by_key(|c| c.listeners)
-                .cloned()
-                .unwrap_or_default();
-            if a.listeners.saturating_sub(b.listeners) < MIN_LISTENER_GROWTH {
+                .map(|per| per[k].get(event).copied().unwrap_or(0))
+                .collect();
+            counts.push(a.listeners);
+            if counts[0] >= a.listeners {
                 continue;
             }
-            let key = format!("{}\u{1f}event:{event}", o.key());
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            let (owner, mut path) = (format!("{}.{event}", o.name), o.path.clone());
-            let emitter = match h.kind {
-                HostKind::Emitter => o.name.strip_suffix("._events"),
-                HostKind::Target => o.name.strip_suffix("[kEvents]"),
-            }
-            .unwrap_or(&o.name)
-            .to_string();
-            if let Some(n) = a.node {
-                path.push(PathStep {
-                    edge: event.clone(),
-                    edge_type: match h.kind {
-                        HostKind::Emitter => "property".into(),
-                        HostKind::Target => "internal".into(),
-                    },
-                    node: after.class_names[after.class_of[n as usize] as usize].clone(),
-                    repeated: false,
-                    example: None,
-                });
-            }
-            let target_note = match h.kind {
-                HostKind::Emitter => "EventEmitter".to_string(),
-                HostKind::Target => "EventTarget".to_string(),
+            let Some(node) = a.node else { continue };
+            // The event is a step below the host: a property of `_events`, a key of the
+            // `kEvents` Map.
+            let event_step = PathStep {
+                edge: event.clone(),
+                edge_type: EdgeType::Property,
+                node: class(after, node).to_string(),
+                repeated: false,
+                example: None,
             };
-            out.push(Grown {
-                owner,
-                emitter,
-                key,
+            let mut owner = o.clone();
+            owner.steps.push(event_step.clone());
+            let mut path = path_to(after, hosts[k].0, cx.show_values);
+            path.push(event_step);
+            out.push(Candidate {
+                kind: Kind::EventListeners,
+                holders: vec![Holder::Path(owner)],
                 path,
-                event: event.clone(),
-                target_note,
-                class: a.class.map(|c| after.class_names[c as usize].clone()),
-                before: b,
-                after: a.clone(),
+                counts,
+                retained_size_before: before_retained(k, event),
+                retained_size_after: a.retained,
+                shared: false,
+                evidence: Evidence::Listeners {
+                    target: match kind {
+                        HostKind::Emitter => ListenerTarget::Emitter,
+                        HostKind::Target => ListenerTarget::EventTarget,
+                    },
+                    event: Some(event.clone()),
+                    listener: main_function(after, &a.functions),
+                },
+                nodes: LeakNodes {
+                    supporting: false,
+                    holders: vec![node],
+                    kept: a.functions.clone(),
+                },
             });
         }
     }
-    out
 }
 
-/// A Chromium listener bucket (one event type of one target).
+/// A DOM target's listeners of one function: a Blink listener vector, or a jQuery list.
 struct Bucket {
-    vector: u32,
+    /// The vector (Blink) or the handler array (jQuery).
+    node: u32,
     target: String,
-    function: String,
+    /// The target node.
+    target_node: Option<u32>,
+    function: FunctionName,
     count: u64,
     retained: u64,
+    functions: Vec<u32>,
+    /// The jQuery event name; `None` for Blink's vectors.
+    event: Option<String>,
 }
 
-/// Every Blink listener vector of `g`, with its target and main listener function: one pass
-/// over the nodes (by class), then a few steps per vector.
-fn blink_buckets(g: &HeapGraph) -> Vec<Bucket> {
-    let vector_classes: Vec<bool> = g
-        .class_names
-        .iter()
-        .map(|n| n.starts_with(BLINK_LISTENER_VECTOR))
-        .collect();
-    if !vector_classes.iter().any(|&b| b) {
-        return Vec::new();
-    }
-    let name_of = |v: u32| g.class_names[g.class_of[v as usize] as usize].as_str();
+/// Every Blink listener vector of snapshot `i`, with its target and main listener
+/// function.
+fn blink_buckets(cx: &DetectCtx<'_>, i: usize) -> Vec<Bucket> {
+    let g = cx.graphs[i];
     let mut out = Vec::new();
-    for v in 0..g.node_count() as u32 {
-        if !vector_classes[g.class_of[v as usize] as usize] {
-            continue;
-        }
+    for &v in &cx.scan(i).listener_vectors {
         let mut regs: Vec<u32> = Vec::new();
         for e in edges(g, v) {
             let t = g.edge_to[e];
-            if name_of(t) == BLINK_REGISTERED {
+            if class(g, t) == BLINK_REGISTERED {
                 regs.push(t);
-            } else if name_of(t).starts_with(BLINK_VECTOR_BACKING) {
+            } else if class(g, t).starts_with(BLINK_VECTOR_BACKING) {
                 regs.extend(
                     edges(g, t)
                         .map(|f| g.edge_to[f])
-                        .filter(|&r| name_of(r) == BLINK_REGISTERED),
+                        .filter(|&r| class(g, r) == BLINK_REGISTERED),
                 );
             }
         }
         if regs.is_empty() {
             continue;
         }
-        let mut functions: BTreeMap<String, u64> = BTreeMap::new();
+        let mut functions = Vec::new();
         let mut retained = 0;
         for &r in &regs {
-            let f = blink_function(g, r);
-            if let Some(f) = f {
+            if let Some(f) = blink_function(g, r) {
                 retained += g.retained_size[f as usize];
+                functions.push(f);
             }
-            let name = f.map_or("(native listener)".to_string(), |f| {
-                owner::function_name(name_of(f)).to_string()
-            });
-            *functions.entry(name).or_default() += 1;
         }
-        let function = functions
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-            .map(|(n, _)| n.clone())
-            .unwrap_or_default();
+        let function = main_function(g, &functions)
+            .unwrap_or_else(|| FunctionName::named("(native listener)"));
+        let (target, target_node) = blink_target(g, v);
         out.push(Bucket {
-            vector: v,
-            target: blink_target(g, v),
+            node: v,
+            target,
+            target_node,
             function,
             count: regs.len() as u64,
             retained,
+            functions,
+            event: None,
         });
     }
     out
 }
 
 /// RegisteredEventListener → EventListener → V8EventListener → the JS function.
-fn blink_function(g: &HeapGraph, reg: u32) -> Option<u32> {
+pub fn blink_function(g: &HeapGraph, reg: u32) -> Option<u32> {
     let mut frontier = vec![reg];
     for _ in 0..3 {
         let mut next = Vec::new();
@@ -447,14 +420,13 @@ fn blink_function(g: &HeapGraph, reg: u32) -> Option<u32> {
                     continue;
                 }
                 let t = g.edge_to[e];
-                if g.node_type[t as usize] == node_kind::CLOSURE
-                    && g.class_names[g.class_of[u as usize] as usize] == BLINK_V8_LISTENER
+                if g.node_type[t as usize] == node_kind::CLOSURE && class(g, u) == BLINK_V8_LISTENER
                 {
                     return Some(t);
                 }
                 // Stay on the listener objects (not into the target they point back at).
                 if g.node_type[t as usize] == node_kind::NATIVE
-                    && g.class_names[g.class_of[t as usize] as usize].contains("EventListener")
+                    && class(g, t).contains("EventListener")
                 {
                     next.push(t);
                 }
@@ -465,31 +437,26 @@ fn blink_function(g: &HeapGraph, reg: u32) -> Option<u32> {
     None
 }
 
-/// The target of a listener vector, as a name people know: `window`, `document`, or the
-/// target's class (`<button>`).
-fn blink_target(g: &HeapGraph, vector: u32) -> String {
+/// The target of a listener vector, as a name people know (`window`, `document`, the
+/// target's class `<button>`), and its node.
+fn blink_target(g: &HeapGraph, vector: u32) -> (String, Option<u32>) {
+    let up = |v: u32| {
+        g.node(v)
+            .retainers()
+            .find(|(e, s)| g.edge_type[*e as usize] != edge_kind::WEAK && s.i != v)
+            .map(|(_, s)| s.i)
+    };
     let mut at = vector;
     for _ in 0..BLINK_MAX_UP {
-        let Some(up) = g
-            .node(at)
-            .retainers()
-            .find(|(e, s)| g.edge_type[*e as usize] != edge_kind::WEAK && s.i != at)
-            .map(|(_, s)| s.i)
-        else {
-            break;
-        };
-        at = up;
-        if g.node(at).class_name() == BLINK_TARGET_DATA {
-            let target = g
-                .node(at)
-                .retainers()
-                .find(|(e, s)| g.edge_type[*e as usize] != edge_kind::WEAK && s.i != at)
-                .map(|(_, s)| s.class_name().to_string())
-                .unwrap_or_default();
-            return dom_target_name(&target);
+        let Some(u) = up(at) else { break };
+        at = u;
+        if class(g, at) == BLINK_TARGET_DATA {
+            let target = up(at);
+            let name = target.map_or(String::new(), |t| class(g, t).to_string());
+            return (dom_target_name(&name), target);
         }
     }
-    "(unknown target)".to_string()
+    ("(unknown target)".to_string(), None)
 }
 
 /// `Window / https://…` → `window`, `HTMLDocument` → `document`, others unchanged.
@@ -504,18 +471,49 @@ pub fn dom_target_name(class: &str) -> String {
     }
 }
 
-/// The owner name of a DOM listener bucket (and of what its closures keep alive).
-pub fn dom_listener_owner(target: &str, function: &str) -> String {
-    format!("{target} ({function} listeners)")
+/// jQuery's handler lists of snapshot `i`: targets' expando data → `events` → arrays.
+fn jquery_buckets(cx: &DetectCtx<'_>, i: usize) -> Vec<Bucket> {
+    let g = cx.graphs[i];
+    let names = Names::of(g);
+    let mut out = Vec::new();
+    for &(target, data) in &cx.scan(i).jquery_data {
+        let Some(events) = edge_to(g, data, edge_kind::PROPERTY, names.events) else {
+            continue;
+        };
+        for (event, c) in emitter_events(g, &names, events) {
+            let Some(node) = c.node else { continue };
+            let function = main_function(g, &c.functions)
+                .unwrap_or_else(|| FunctionName::named("(anonymous)"));
+            out.push(Bucket {
+                node,
+                target: dom_target_name(class(g, target)),
+                target_node: Some(target),
+                function,
+                count: c.listeners,
+                retained: c.retained,
+                functions: c.functions,
+                event: Some(event),
+            });
+        }
+    }
+    out
 }
 
-fn dom_findings(cx: &DetectCtx<'_>) -> Vec<Grown> {
-    let (before, after) = rayon::join(|| blink_buckets(cx.before), || blink_buckets(cx.after));
-    // Per (target, function): the biggest bucket (one target and event, not a sum).
+/// DOM listeners (Blink's and jQuery's) that grew, per (target, function).
+fn dom_findings(cx: &DetectCtx<'_>, out: &mut Vec<Candidate>) {
+    let all: Vec<Vec<Bucket>> = (0..cx.snapshots())
+        .map(|i| {
+            let mut b = blink_buckets(cx, i);
+            b.extend(jquery_buckets(cx, i));
+            b
+        })
+        .collect();
+    // Per (target, function, jQuery?): the biggest bucket (one target and event, not a sum).
+    type Key = (String, FunctionName, bool);
     let biggest = |bs: &[Bucket]| {
-        let mut m: BTreeMap<(String, String), usize> = BTreeMap::new();
+        let mut m: BTreeMap<Key, usize> = BTreeMap::new();
         for (i, b) in bs.iter().enumerate() {
-            let k = (b.target.clone(), b.function.clone());
+            let k = (b.target.clone(), b.function.clone(), b.event.is_some());
             match m.get(&k) {
                 Some(&j) if bs[j].count >= b.count => {}
                 _ => {
@@ -525,106 +523,67 @@ fn dom_findings(cx: &DetectCtx<'_>) -> Vec<Grown> {
         }
         m
     };
-    let (mb, ma) = (biggest(&before), biggest(&after));
-    let mut tracer = None;
-    let mut out = Vec::new();
-    for ((target, function), &i) in &ma {
-        let a = &after[i];
-        let b = mb
-            .get(&(target.clone(), function.clone()))
-            .map(|&j| &before[j]);
-        let (bc, br) = b.map_or((0, 0), |b| (b.count, b.retained));
-        if a.count < MIN_LISTENERS || a.count.saturating_sub(bc) < MIN_LISTENER_GROWTH {
+    let maps: Vec<BTreeMap<Key, usize>> = all.iter().map(|bs| biggest(bs)).collect();
+    let last = cx.snapshots() - 1;
+    let after = cx.after();
+    for (key, &i) in &maps[last] {
+        let a = &all[last][i];
+        let counts: Vec<u64> = (0..=last)
+            .map(|s| maps[s].get(key).map_or(0, |&j| all[s][j].count))
+            .collect();
+        if !super::grew_enough(&counts, MIN_LISTENER_GROWTH, MIN_SMALL_GROWTH) {
             continue;
         }
-        let tracer = tracer.get_or_insert_with(|| crate::trace::Tracer::new(cx.after));
-        let sig = tracer.signature(a.vector);
-        out.push(Grown {
-            owner: dom_listener_owner(target, function),
-            emitter: target.clone(),
-            key: format!("dom\u{1f}{target}\u{1f}{function}"),
-            path: tracer.steps(sig, cx.show_values),
-            event: String::new(),
-            target_note: format!("{target} (DOM)"),
-            before: EventCount {
-                listeners: bc,
-                retained: br,
-                ..Default::default()
+        let retained_before = maps[0].get(key).map_or(0, |&j| all[0][j].retained);
+        let mut kept = a.functions.clone();
+        kept.extend(a.target_node);
+        out.push(Candidate {
+            kind: Kind::EventListeners,
+            holders: vec![Holder::DomListeners {
+                target: a.target.clone(),
+                function: a.function.clone(),
+            }],
+            path: path_to(after, a.node, cx.show_values),
+            counts,
+            retained_size_before: retained_before,
+            retained_size_after: a.retained,
+            shared: false,
+            evidence: Evidence::Listeners {
+                target: if a.event.is_some() {
+                    ListenerTarget::JQuery
+                } else {
+                    ListenerTarget::Dom
+                },
+                event: a.event.clone(),
+                listener: Some(a.function.clone()),
             },
-            after: EventCount {
-                listeners: a.count,
-                retained: a.retained,
-                ..Default::default()
+            nodes: LeakNodes {
+                supporting: false,
+                holders: vec![a.node],
+                kept,
             },
-            class: Some(format!("{function}()")),
         });
     }
-    out
 }
 
 impl Detector for EventListeners {
-    fn kind(&self) -> &'static str {
-        KIND
+    fn kind(&self) -> Kind {
+        Kind::EventListeners
     }
-    fn detect(&self, cx: &DetectCtx<'_>, out: &mut Vec<Finding>) {
-        let (node, dom) = rayon::join(|| node_findings(cx), || dom_findings(cx));
-        for g in node.into_iter().chain(dom) {
-            if !owner::still_growing(cx, g.class.as_deref()) {
-                continue;
-            }
-            let (b, a) = (g.before.listeners, g.after.listeners);
-            let grew = a - b;
-            let monotonic = g.class.as_deref().and_then(|c| owner::monotonic(cx, c));
-            let retained_growth = g.after.retained as i64 - g.before.retained as i64;
-            let listeners = match &g.class {
-                Some(c) => format!("; listeners are {c}"),
-                None => String::new(),
-            };
-            let (title, event_note) = if g.event.is_empty() {
-                (
-                    format!(
-                        "{grew} {} listeners added to {} and never removed",
-                        g.class.as_deref().unwrap_or("function"),
-                        g.emitter
-                    ),
-                    "the event type is not recorded in Chromium snapshots; listeners are \
-                     grouped by target and listener vector"
-                        .to_string(),
-                )
-            } else {
-                (
-                    format!(
-                        "{grew} '{}' listeners added to {} and never removed",
-                        g.event, g.emitter
-                    ),
-                    format!("event '{}' on an {}", g.event, g.target_note),
-                )
-            };
-            let evidence = format!(
-                "listeners {b} → {a} (+{grew}) {}; {event_note}{listeners}; retained by the \
-                 listeners {} → {}",
-                owner::steps_text(cx.snapshots),
-                bytes(g.before.retained),
-                bytes(g.after.retained),
-            );
-            out.push(Finding {
-                kind: KIND.to_string(),
-                severity: super::severity(b, a, retained_growth, monotonic),
-                title,
-                owner: g.owner,
-                path: g.path,
-                count_before: b,
-                count_after: a,
-                retained_size_before: g.before.retained,
-                retained_size_after: g.after.retained,
-                evidence,
-                suggestion: "Remove the listener when its work is done (removeListener / off / \
-                             removeEventListener), register it with { once: true } or once(), \
-                             or pass an AbortSignal ({ signal }) and abort it; do not add a \
-                             listener per request to a long-lived emitter."
-                    .to_string(),
-                fingerprint: owner::fingerprint(KIND, &g.key),
-            });
-        }
+    fn detect(&self, cx: &DetectCtx<'_>, out: &mut Vec<Candidate>) {
+        let (mut node, dom) = rayon::join(
+            || {
+                let mut v = Vec::new();
+                node_findings(cx, &mut v);
+                v
+            },
+            || {
+                let mut v = Vec::new();
+                dom_findings(cx, &mut v);
+                v
+            },
+        );
+        out.append(&mut node);
+        out.extend(dom);
     }
 }

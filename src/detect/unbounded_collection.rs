@@ -1,29 +1,34 @@
-//! `unbounded_collection`: an `Array` or a `Set` — or a `Map` or dictionary object that is not
-//! cache-like (its values are not objects) — whose element count keeps growing.
+//! `unbounded_collection`: an `Array` or a `Set` — or a `Map` or dictionary object whose
+//! values are not records — whose element count keeps growing, or that gains a few entries
+//! that each keep a lot (closures that capture large buffers).
 //!
-//! Shares the scan, the owner matching and the churn rule with `cache`
+//! Shares the scan, the owner matching and the churn rule with `cache` and `subscriptions`
 //! ([`super::collections`]). An owner that another detector reports more precisely (the
-//! listener array of an emitter, the array that holds detached DOM nodes) is dropped by
-//! [`super::detect_all`], so each root cause is reported once.
+//! array that holds detached DOM nodes) is folded into that finding
+//! ([`super::merge`]), so each root cause is reported once.
 
-use super::cache::{collection_finding, is_cache};
+use super::cache::is_cache;
 use super::collections::SharedScan;
-use super::{DetectCtx, Detector};
-use crate::report::Finding;
+use super::subscriptions::is_subscriptions;
+use super::{Candidate, DetectCtx, Detector};
+use crate::model::Kind;
 
-/// Reads the collection scan it shares with `cache`.
+/// Reads the collection scan it shares with the other collection detectors.
 #[derive(Default)]
 pub struct UnboundedCollection(pub SharedScan);
 
-pub const KIND: &str = "unbounded_collection";
-
 impl Detector for UnboundedCollection {
-    fn kind(&self) -> &'static str {
-        KIND
+    fn kind(&self) -> Kind {
+        Kind::UnboundedCollection
     }
-    fn detect(&self, cx: &DetectCtx<'_>, out: &mut Vec<Finding>) {
-        for g in self.0.get(cx).iter().filter(|g| !is_cache(g)) {
-            out.push(collection_finding(cx, KIND, g));
+    fn detect(&self, cx: &DetectCtx<'_>, out: &mut Vec<Candidate>) {
+        for g in self
+            .0
+            .get(cx)
+            .iter()
+            .filter(|g| !is_cache(g) && !is_subscriptions(g))
+        {
+            out.push(g.candidate(Kind::UnboundedCollection));
         }
     }
 }

@@ -29,6 +29,8 @@ pub fn class_name(kind: u8, name: &str, detached: bool, type_names: &[String]) -
         node_kind::HIDDEN => "(system)".into(),
         node_kind::CODE => "(compiled code)".into(),
         node_kind::REGEXP => "RegExp".into(),
+        // Synthetic roots by their own names (`(GC roots)`, `(Handle scope)`).
+        node_kind::SYNTHETIC if !name.is_empty() => name.to_string(),
         node_kind::CLOSURE => format!("{}()", if name.is_empty() { "(anonymous)" } else { name }),
         node_kind::OBJECT | node_kind::NATIVE => {
             let base = dom_base_name(name);
@@ -76,8 +78,9 @@ pub fn compute_classes(
         by_name.insert(s, c);
         c
     };
-    // Per-string caches for the name-based kinds: [object/native, detached, closure].
-    let mut cache: [Vec<u32>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    // Per-string caches for the name-based kinds: [object/native, detached, closure,
+    // synthetic].
+    let mut cache: [Vec<u32>; 4] = [Vec::new(), Vec::new(), Vec::new(), Vec::new()];
     let mut fixed: Vec<u32> = vec![UNSET; type_names.len().max(node_kind::NAMES.len())];
     let mut class_of = Vec::with_capacity(n);
     for i in 0..n {
@@ -86,6 +89,7 @@ pub fn compute_classes(
         let slot = match kind {
             node_kind::OBJECT | node_kind::NATIVE => Some(if detached { 1 } else { 0 }),
             node_kind::CLOSURE => Some(2),
+            node_kind::SYNTHETIC => Some(3),
             _ => None,
         };
         let c = match slot {

@@ -14,8 +14,10 @@ pub mod distance;
 pub mod dominators;
 pub mod essential;
 pub mod parents;
+pub mod paths;
 pub mod retained;
 pub mod retainers;
+pub mod scopes;
 
 use crate::input::v8::{edge_kind, node_kind, Location, Snapshot, Strings};
 use std::time::{Duration, Instant};
@@ -68,6 +70,10 @@ impl BitSet {
         self.words[i >> 6] |= 1 << (i & 63);
     }
     #[inline]
+    pub fn clear(&mut self, i: usize) {
+        self.words[i >> 6] &= !(1 << (i & 63));
+    }
+    #[inline]
     pub fn get(&self, i: usize) -> bool {
         self.words[i >> 6] & (1 << (i & 63)) != 0
     }
@@ -113,8 +119,11 @@ pub struct HeapGraph {
     pub topmost: BitSet,
     /// Wall time of each phase, for `--timings` and the benchmark.
     pub timings: Vec<(&'static str, Duration)>,
-    /// Retainer-path parents ([`parents::path_parents`]), computed on first use.
-    path_parents: std::sync::OnceLock<Option<Vec<u32>>>,
+    /// Module and script scopes, global objects, scripts ([`scopes::Scopes::find`]),
+    /// found on first use.
+    scopes: std::sync::OnceLock<scopes::Scopes>,
+    /// The retainer-path tree ([`paths::path_tree`]), built on first use.
+    paths: std::sync::OnceLock<paths::PathTree>,
 }
 
 impl HeapGraph {
@@ -238,42 +247,26 @@ impl HeapGraph {
                 })
             },
         );
-        let (((idom, retained, (class_stats, topmost)), t_stats), parents) = rayon::join(
-            || {
-                timed(|| {
-                    let retained =
-                        retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-                    drop(dom.order);
-                    let stats = retained::compute_class_stats(
-                        s.root,
-                        &dom.idom,
-                        &cls.class_of,
-                        &s.self_size,
-                        &retained,
-                        cls.names.len(),
-                    );
-                    (dom.idom, retained, stats)
-                })
-            },
-            || {
-                paths.then(|| {
-                    parents::path_parents_of(&parents::ParentInput {
-                        root: s.root,
-                        first_edge: &first_edge,
-                        edge_type: &s.edge_type,
-                        edge_to: &s.edge_to,
-                        distance: &distance,
-                    })
-                })
-            },
-        );
+        let ((idom, retained, (class_stats, topmost)), t_stats) = timed(|| {
+            let retained = retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+            drop(dom.order);
+            let stats = retained::compute_class_stats(
+                s.root,
+                &dom.idom,
+                &cls.class_of,
+                &s.self_size,
+                &retained,
+                cls.names.len(),
+            );
+            (dom.idom, retained, stats)
+        });
         timings.extend([
             ("dominators, first pass", t_first),
             ("dominators, link-eval", t_dom),
             ("classes + distances", t_side),
             ("retained + class totals", t_stats),
         ]);
-        HeapGraph {
+        let mut g = HeapGraph {
             node_type: s.node_type,
             node_name: s.node_name,
             node_id: s.node_id,
@@ -302,23 +295,28 @@ impl HeapGraph {
             class_of: cls.class_of,
             class_names: cls.names,
             timings,
-            path_parents: match parents {
-                Some(p) => std::sync::OnceLock::from(p),
-                None => std::sync::OnceLock::new(),
-            },
+            scopes: std::sync::OnceLock::new(),
+            paths: std::sync::OnceLock::new(),
+        };
+        if paths {
+            let (_, t_paths) = timed(|| g.paths());
+            g.timings.push(("scopes + path tree", t_paths));
         }
+        g
     }
 
     pub fn node_count(&self) -> usize {
         self.node_type.len()
     }
-    /// The edge each node's retainer path arrives by ([`parents::NO_PARENT`] for none), or
-    /// `None` where the graph is too big for the one-pass method. Computed once, on first
-    /// use, by whichever caller comes first (the others wait).
-    pub fn path_parents(&self) -> Option<&[u32]> {
-        self.path_parents
-            .get_or_init(|| parents::path_parents(self))
-            .as_deref()
+    /// The module and script scopes and global objects. Found once, on first use.
+    pub fn scopes(&self) -> &scopes::Scopes {
+        self.scopes.get_or_init(|| scopes::Scopes::find(self))
+    }
+    /// The retainer-path tree. Built once, on first use, by whichever caller comes first
+    /// (the others wait).
+    pub fn paths(&self) -> &paths::PathTree {
+        self.paths
+            .get_or_init(|| paths::path_tree(self, self.scopes()))
     }
     pub fn edge_count(&self) -> usize {
         self.edge_to.len()

@@ -5,6 +5,7 @@ use super::model::*;
 use crate::diff::{self, ClassDelta, Comparison};
 use crate::graph::{distance::UNREACHABLE, HeapGraph};
 use crate::input::v8::node_kind;
+use crate::model::EdgeType;
 use crate::{detect, trace};
 use std::collections::HashMap;
 
@@ -21,8 +22,11 @@ pub struct ReportOptions {
 }
 
 /// Patterns from an `--ignore` file: one per line, `#` starts a comment, `*` matches any
-/// run of characters. A pattern matches a class name, or a retainer path written as
-/// `edge → Class → edge → Class`.
+/// run of characters. A pattern matches a class name, a finding's owner name, or a
+/// retainer path written as `edge → Class → edge → Class` (a variable's edge may be written
+/// `name (variable)`). Paths are matched step by step on their typed steps: each `→`
+/// separated part of the pattern matches one edge or class, and a part that is only `*`
+/// matches any number of them.
 #[derive(Debug, Clone, Default)]
 pub struct IgnoreList {
     pub patterns: Vec<String>,
@@ -38,8 +42,55 @@ impl IgnoreList {
             .collect();
         IgnoreList { patterns }
     }
+    /// Whether a class name (or an owner name) is listed.
     pub fn matches(&self, text: &str) -> bool {
-        self.patterns.iter().any(|p| glob(p, text))
+        self.patterns
+            .iter()
+            .filter(|p| !p.contains('→'))
+            .any(|p| glob(p, text))
+    }
+    /// Whether a path pattern matches `steps`, or its owner part from `owner_start`.
+    pub fn matches_path(&self, steps: &[PathStep], owner_start: usize) -> bool {
+        let tokens: Vec<(String, String)> = steps
+            .iter()
+            .map(|s| {
+                let edge = match s.edge_type {
+                    EdgeType::Element => "[]".to_string(),
+                    _ => s.edge.clone(),
+                };
+                (edge, s.node.clone())
+            })
+            .collect();
+        self.patterns.iter().filter(|p| p.contains('→')).any(|p| {
+            let parts: Vec<&str> = p.split('→').map(str::trim).collect();
+            let start = owner_start.min(tokens.len());
+            (0..=start).any(|from| {
+                let words: Vec<(&str, bool)> = tokens[from..]
+                    .iter()
+                    .flat_map(|(e, n)| [(e.as_str(), true), (n.as_str(), false)])
+                    .collect();
+                match_parts(&parts, &words)
+            })
+        })
+    }
+}
+
+/// Whether pattern parts match a sequence of (word, is an edge) tokens, whole.
+fn match_parts(parts: &[&str], words: &[(&str, bool)]) -> bool {
+    match parts.split_first() {
+        None => words.is_empty(),
+        Some((&"*", rest)) => (0..=words.len()).any(|k| match_parts(rest, &words[k..])),
+        Some((p, rest)) => match words.split_first() {
+            None => false,
+            Some(((w, is_edge), tail)) => {
+                let p = if *is_edge {
+                    p.strip_suffix(" (variable)").unwrap_or(p)
+                } else {
+                    p
+                };
+                glob(p, w) && match_parts(rest, tail)
+            }
+        },
     }
 }
 
@@ -75,9 +126,9 @@ pub fn path_text(steps: &[PathStep]) -> String {
         if i > 0 {
             out.push_str(" → ");
         }
-        let edge = match s.edge_type.as_str() {
-            "context" => format!("{} (variable)", s.edge),
-            "element" => "[]".to_string(),
+        let edge = match s.edge_type {
+            EdgeType::Context => format!("{} (variable)", s.edge),
+            EdgeType::Element => "[]".to_string(),
             _ => s.edge.clone(),
         };
         out.push_str(&edge);
@@ -90,11 +141,10 @@ pub fn path_text(steps: &[PathStep]) -> String {
     out
 }
 
-/// A path for a line of text: from the owning variable (the last variable step before the
-/// class) to the class, `… → ` in front when steps were left out; without a variable step,
-/// the last eight steps.
-pub fn compact_path_text(steps: &[PathStep]) -> String {
-    let start = trace::owner_start(steps);
+/// A path for a line of text: from its owner part (`owner_start`, found by the owner rule
+/// in [`crate::trace::owner`]) to its end, `… → ` in front when steps were left out.
+pub fn compact_path_text(steps: &[PathStep], owner_start: usize) -> String {
+    let start = owner_start.min(steps.len().saturating_sub(1));
     let text = path_text(&steps[start..]);
     if start > 0 {
         format!("… → {text}")
@@ -221,7 +271,7 @@ impl Report {
                 snapshot_info(paths[1], after),
             ],
         );
-        r.fill_growth(&cmp, before, after, opts, None);
+        r.fill_growth(&cmp, &[before, after], opts, None);
         r
     }
 
@@ -230,11 +280,11 @@ impl Report {
     fn fill_growth(
         &mut self,
         cmp: &Comparison,
-        before: &HeapGraph,
-        after: &HeapGraph,
+        graphs: &[&HeapGraph],
         opts: &ReportOptions,
         trends: Option<&HashMap<String, Vec<u64>>>,
     ) {
+        let (before, after) = (graphs[0], graphs[graphs.len() - 1]);
         let (b, a) = (before.total_size(), after.total_size());
         self.totals = Some(Totals {
             size_before: b,
@@ -250,20 +300,11 @@ impl Report {
             .iter()
             .map(|d| opts.ignore.matches(&d.name))
             .collect();
-        let (mut paths, findings) = rayon::join(
+        let (mut paths, leaks) = rayon::join(
             || trace::class_paths(cmp, before, after, &ignored, opts.show_values),
-            || {
-                detect::detect_all(&detect::DetectCtx {
-                    before,
-                    after,
-                    cmp,
-                    snapshots: self.snapshots.len(),
-                    trends,
-                    show_values: opts.show_values,
-                })
-            },
+            || detect::detect_all(&detect::DetectCtx::new(graphs, cmp, opts.show_values)),
         );
-        self.findings = findings;
+        self.findings = leaks.iter().map(finding).collect();
         self.classes = cmp
             .rows
             .iter()
@@ -279,6 +320,31 @@ impl Report {
                 row
             })
             .collect();
+    }
+}
+
+/// A leak in the report's terms: its words written ([`super::words`]), its data kept.
+pub fn finding(l: &crate::model::Leak) -> Finding {
+    Finding {
+        kind: l.kind,
+        severity: l.severity,
+        title: super::words::title(l),
+        owner: super::words::holders_name(&l.holders),
+        holders: l.holders.clone(),
+        path: l.path.clone(),
+        owner_start: super::words::owner_start(l),
+        count_before: l.count_before,
+        count_after: l.count_after,
+        trend: l.trend.clone(),
+        growth: l.growth,
+        retained_size_before: l.retained_size_before,
+        retained_size_after: l.retained_size_after,
+        shared: l.shared,
+        evidence: super::words::evidence(l),
+        details: l.evidence.clone(),
+        related: l.related.clone(),
+        suggestion: super::words::suggestion(l),
+        fingerprint: l.fingerprint.clone(),
     }
 }
 
@@ -319,18 +385,20 @@ impl Report {
     /// Three or more snapshots of one process, oldest first. Leak candidates are objects
     /// allocated between the first and the second snapshot that are still alive in the last
     /// (one-time warm-up before the first, and short-lived objects, drop out); with more
-    /// snapshots, a class whose count grows at every step is flagged monotonic.
-    pub fn series(
-        paths: &[String],
-        first: &HeapGraph,
-        last: &HeapGraph,
-        middle: Vec<SeriesPoint>,
-        opts: &ReportOptions,
-    ) -> Report {
+    /// snapshots, a class whose count grows at every step is flagged monotonic. The
+    /// detectors see every snapshot, so a leak's own count is followed through the series.
+    pub fn series(paths: &[String], graphs: &[&HeapGraph], opts: &ReportOptions) -> Report {
+        let n = graphs.len();
+        let (first, last) = (graphs[0], graphs[n - 1]);
+        let middle: Vec<SeriesPoint> = graphs[1..n - 1]
+            .iter()
+            .enumerate()
+            .map(|(i, g)| SeriesPoint::of(&paths[i + 1], g, i == 0))
+            .collect();
         let mut cmp = diff::compare(first, last);
         let mut snapshots = vec![snapshot_info(&paths[0], first)];
-        snapshots.extend(middle.iter().map(|p| SnapshotInfo { ..p.info.clone() }));
-        snapshots.push(snapshot_info(&paths[paths.len() - 1], last));
+        snapshots.extend(middle.iter().map(|p| p.info.clone()));
+        snapshots.push(snapshot_info(&paths[n - 1], last));
         let mut r = Report::empty(Mode::Series, snapshots);
         // Candidates: ids new in the second snapshot (not in the first) still present in the last.
         let mut candidate_count = vec![0u64; cmp.rows.len()];
@@ -370,7 +438,7 @@ impl Report {
                 (d.name.clone(), t)
             })
             .collect();
-        r.fill_growth(&cmp, first, last, opts, Some(&trends));
+        r.fill_growth(&cmp, graphs, opts, Some(&trends));
         for (row, &n) in r.classes.iter_mut().zip(&candidate_count) {
             row.leak_candidates = cmp.ids_comparable.then_some(n);
         }
@@ -418,7 +486,7 @@ pub fn evaluate_gate(
         for f in &r.findings {
             if f.severity >= min
                 && !ignore.matches(&f.owner)
-                && !ignore.matches(&path_text(&f.path))
+                && !ignore.matches_path(&f.path, f.owner_start)
             {
                 reasons.push(format!(
                     "{} finding: {} (owner {})",

@@ -36,7 +36,7 @@
 //! closures' line thus shows closure plus context (120 × (64 + 40) bytes), and the
 //! `RequestContext` line beneath it its 120 × 48 bytes.
 
-use super::{PathStep, RenderOptions, Renderer, Report};
+use super::{EdgeType, PathStep, RenderOptions, Renderer, Report};
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -109,9 +109,9 @@ fn frames(path: &[PathStep]) -> Vec<String> {
     let mut out = Vec::with_capacity(1 + 2 * path.len());
     out.push("(root)".to_string());
     for s in path {
-        let edge = match s.edge_type.as_str() {
-            "context" => format!("{} (variable)", s.edge),
-            "element" => "[]".to_string(),
+        let edge = match s.edge_type {
+            EdgeType::Context => format!("{} (variable)", s.edge),
+            EdgeType::Element => "[]".to_string(),
             _ => s.edge.clone(),
         };
         out.push(frame(&edge));
@@ -166,6 +166,7 @@ mod tests {
             retained_size_before: before,
             retained_size_after: after,
             path,
+            owner_start: 0,
         }
     }
 

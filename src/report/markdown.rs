@@ -253,7 +253,7 @@ fn findings_table(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
             out,
             &[
                 format!("**{}**", severity(f)),
-                text(&f.kind),
+                text(f.kind.name()),
                 text(&f.title),
                 code(&f.owner, true),
                 format!("{} → {}", f.count_before, f.count_after),
@@ -446,27 +446,17 @@ fn top_paths(r: &Report, shown: usize, out: &mut dyn Write) -> io::Result<()> {
                 class_cell(c),
                 p.count.to_string(),
                 bytes(p.size),
-                code(&compact_path(&p.path), true),
+                code(&compact_path(&p.path, p.owner_start), true),
             ],
         )?;
     }
     writeln!(out)
 }
 
-/// The path from its owner: from the last variable (`context` edge) before the class, or
-/// else its last [`COMPACT_STEPS`] steps; `… → ` marks a cut.
-pub fn compact_path(path: &[PathStep]) -> String {
-    let last = path.len().saturating_sub(1);
-    let owner = path[..last].iter().rposition(|s| s.edge_type == "context");
-    let start = match owner {
-        Some(i) => i,
-        None => path.len().saturating_sub(COMPACT_STEPS),
-    };
-    if start == 0 {
-        path_text(path)
-    } else {
-        format!("… → {}", path_text(&path[start..]))
-    }
+/// The path from its owner part (`owner_start`, found by the owner rule in
+/// [`crate::trace::owner`]) to its end; `… → ` marks a cut.
+pub fn compact_path(path: &[PathStep], owner_start: usize) -> String {
+    super::compact_path_text(path, owner_start)
 }
 
 fn details(r: &Report, out: &mut dyn Write) -> io::Result<()> {
@@ -690,6 +680,7 @@ mod tests {
                         retained_size_before: 1000,
                         retained_size_after: 3000,
                         path,
+                        owner_start: 1,
                     }],
                     trend: Some(vec![1, 2, 3]),
                     leak_candidates: Some(1),
@@ -703,16 +694,23 @@ mod tests {
                 },
             ],
             findings: vec![Finding {
-                kind: "map-cache".into(),
+                kind: crate::model::Kind::Cache,
                 severity: Severity::High,
                 title: "Map `cache` grows | never shrinks".into(),
                 owner: "cache".into(),
+                holders: Vec::new(),
                 path: vec![step("cache", "context", "Map")],
+                owner_start: 0,
                 count_before: 1,
                 count_after: 3,
+                trend: Some(vec![1, 2, 3]),
+                growth: crate::model::Growth::EveryStep,
                 retained_size_before: 1000,
                 retained_size_after: 3000,
+                shared: false,
                 evidence: "<script>".into(),
+                details: crate::model::Evidence::Promise { handler: None },
+                related: Vec::new(),
                 suggestion: "evict *old* entries".into(),
                 fingerprint: "abc123".into(),
             }],
@@ -739,7 +737,7 @@ mod tests {
         let findings = md.find("## Findings").unwrap();
         assert!(findings < md.find("## Top growth").unwrap());
         assert!(md.contains(
-            "| **high** | map-cache | Map \\`cache\\` grows \\| never shrinks | `cache` \
+            "| **high** | cache | Map \\`cache\\` grows \\| never shrinks | `cache` \
              | 1 → 3 | 1.00 kB → 3.00 kB | &lt;script&gt; | evict \\*old\\* entries |\n"
         ));
         assert!(
@@ -765,27 +763,18 @@ mod tests {
     }
 
     #[test]
-    fn compact_paths_start_at_the_owner_or_keep_the_last_steps() {
-        let mut path: Vec<PathStep> = (0..10)
+    fn compact_paths_start_at_the_owner_part() {
+        let path: Vec<PathStep> = (0..10)
             .map(|i| step(&format!("e{i}"), "property", &format!("N{i}")))
             .collect();
         assert_eq!(
-            compact_path(&path),
-            "… → e2 → N2 → e3 → N3 → e4 → N4 → e5 → N5 → e6 → N6 → e7 → N7 → e8 → N8 → e9 → N9"
+            compact_path(&path, 6),
+            "… → e6 → N6 → e7 → N7 → e8 → N8 → e9 → N9"
         );
-        // A variable as the last step is the class's own edge, not an owner.
-        path[9].edge_type = "context".into();
-        assert!(compact_path(&path).starts_with("… → e2 → N2"));
-        path[6].edge_type = "context".into();
-        assert_eq!(
-            compact_path(&path),
-            "… → e6 (variable) → N6 → e7 → N7 → e8 → N8 → e9 (variable) → N9"
-        );
-        path[0].edge_type = "context".into();
-        path[6].edge_type = "property".into();
-        assert!(compact_path(&path).starts_with("e0 (variable) → N0 → e1"));
-        assert_eq!(compact_path(&path[..3]), path_text(&path[..3]));
-        assert_eq!(compact_path(&[]), "");
+        assert_eq!(compact_path(&path[..3], 0), path_text(&path[..3]));
+        // An owner part past the end keeps the last step.
+        assert_eq!(compact_path(&path[..3], 7), "… → e2 → N2");
+        assert_eq!(compact_path(&[], 0), "");
     }
 
     #[test]

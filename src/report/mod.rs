@@ -9,6 +9,7 @@ pub mod markdown;
 pub mod model;
 pub mod table;
 pub mod units;
+pub mod words;
 
 pub use build::{
     compact_path_text, evaluate_gate, path_text, IgnoreList, ReportOptions, SeriesPoint,

@@ -53,22 +53,7 @@ pub struct Totals {
     pub size_delta: i64,
 }
 
-/// One step of a retainer path: the edge taken and the class of the node it reaches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PathStep {
-    /// The edge's name as a pattern (`order:<n>`, `[]` for elements), never raw data.
-    pub edge: String,
-    /// V8's edge type: `context` (a variable), `property`, `element`, `internal`, …
-    pub edge_type: String,
-    /// The class of the node reached.
-    pub node: String,
-    /// The step repeats (a linked list: `_idleNext → Timeout → _idleNext → …`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub repeated: bool,
-    /// A real edge name, only with `--show-values`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub example: Option<String>,
-}
+pub use crate::model::{EdgeType, PathStep, Severity};
 
 /// Instances of one class that share a retainer path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -83,42 +68,46 @@ pub struct PathRow {
     pub retained_size_after: u64,
     /// From the root (first step) to the class (last step).
     pub path: Vec<PathStep>,
+    /// Index of the first step of the owner part of `path` (where compact forms start).
+    pub owner_start: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-}
-
-/// One leak, named by its root cause (the owning collection or emitter).
+/// One leak, named by its root cause (what holds it), with the words a reader needs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
-    pub kind: String,
+    pub kind: crate::model::Kind,
     pub severity: Severity,
     pub title: String,
-    /// A readable path to the owner, e.g. `broker.subs._events.tick`.
+    /// A readable name of the holder, e.g. `broker.subs._events.tick`; two holders are
+    /// joined with ` + `.
     pub owner: String,
+    /// The holders, typed: an anchor and path steps, or a DOM target and function, or a
+    /// callback.
+    pub holders: Vec<crate::model::Holder>,
+    /// From the root to the (first) holder.
     pub path: Vec<PathStep>,
+    /// Index of the first step of the owner part of `path`.
+    pub owner_start: usize,
     pub count_before: u64,
     pub count_after: u64,
+    /// In a series, the count in every snapshot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trend: Option<Vec<u64>>,
+    /// How the growth looks: `one_step`, `appeared_once`, `every_step`, `last_step`.
+    pub growth: crate::model::Growth,
     pub retained_size_before: u64,
     pub retained_size_after: u64,
+    /// The retained sizes are shared with another holder.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
     pub evidence: String,
+    /// The evidence as data.
+    pub details: crate::model::Evidence,
+    /// What other detectors saw of the same root cause.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub related: Vec<crate::model::Related>,
     pub suggestion: String,
-    /// Stable across snapshots and processes: a hash of the kind and the owner path.
+    /// Stable across snapshots and processes: a hash of the kind and the typed holders.
     pub fingerprint: String,
 }
 

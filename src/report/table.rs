@@ -238,7 +238,7 @@ impl Renderer for TableRenderer {
                                 "    {:>7} × {:>9}  {}",
                                 p.count,
                                 bytes(p.size),
-                                compact_path_text(&steps)
+                                compact_path_text(&steps, p.owner_start)
                             )?;
                         }
                     }

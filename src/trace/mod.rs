@@ -1,10 +1,8 @@
 //! Retainer paths: who holds an object, from a GC root down to it.
 //!
-//! The path to a node is a shortest path from the root over non-weak edges, user roots first:
-//! it follows the BFS layering of [`crate::graph::distance`], so each step goes to a retainer
-//! one layer closer to the root. Among retainers at that distance, user-visible edges win
-//! (variables, properties, then elements) over internal and hidden ones, then the lowest
-//! source ordinal, so paths are deterministic.
+//! The path to a node follows the path tree ([`crate::graph::paths`]): a shortest path from
+//! the best kind of root (the program's globals and module scopes, then embedder handles,
+//! then running frames, then V8's own roots), named edges preferred.
 //!
 //! Paths are compared by *signature*: each step is (edge type, edge name as a pattern, class
 //! of the node reached). Element indexes become `[]` and names that are data (`order:1234`,
@@ -12,14 +10,20 @@
 //! dictionary shares a path; a step that repeats the one before it (a linked list) is folded
 //! into it. Signatures are interned in a trie, one entry per distinct prefix, and memoised
 //! per node, so tracing a million instances costs one walk per distinct node on their paths.
-//! Signatures are plain strings too, so paths can be matched across snapshots and processes.
+//! Paths are grouped and matched across snapshots by their owner part ([`owner`]), as typed
+//! steps.
+
+pub mod names;
+pub mod owner;
+
+pub use names::{edge_pattern, function_name, name_pattern};
 
 use crate::diff::Comparison;
 use crate::fasthash::FastMap;
-use crate::graph::distance::UNREACHABLE;
 use crate::graph::{prefetch, BitSet, HeapGraph};
 use crate::input::v8::edge_kind;
-use crate::report::{PathRow, PathStep};
+use crate::model::{Anchor, EdgeType, PathStep, StepKey};
+use crate::report::PathRow;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -28,6 +32,10 @@ use std::ops::Range;
 pub const PATH_CLASSES: usize = 10;
 /// How many paths each of those classes shows.
 pub const PATHS_PER_CLASS: usize = 5;
+
+/// Longest run of steps folded when it repeats (a chain through closure contexts repeats
+/// `fn → context → variable`, three steps).
+pub const MAX_CYCLE: usize = 6;
 
 /// Trie id of the empty path (the root itself).
 pub const ROOT_SIG: u32 = 0;
@@ -85,6 +93,10 @@ pub struct Tracer<'g> {
     pattern_of_string: FastMap<u32, u32>,
     /// For each signature: (parent signature, step id, repeated).
     nodes: Vec<(u32, u32, bool)>,
+    /// For each signature, a node whose path it is (its owner stands for all of them).
+    reps: Vec<u32>,
+    /// The owner key of each signature asked for.
+    owner_keys: FastMap<u32, OwnerKey>,
     /// Signature of every node traced so far ([`UNTRACED`] otherwise).
     memo: Memo,
     /// One real edge of each step, for `--show-values`.
@@ -110,7 +122,7 @@ fn by_index(t: u8) -> bool {
 /// would otherwise add one each without ever being looked up again).
 const NEXT_CAP: usize = 1 << 20;
 
-use crate::graph::parents::{visibility, NO_PARENT};
+use crate::graph::parents::NO_PARENT;
 
 impl<'g> Tracer<'g> {
     pub fn new(g: &'g HeapGraph) -> Tracer<'g> {
@@ -123,6 +135,8 @@ impl<'g> Tracer<'g> {
             pattern_ids: HashMap::new(),
             pattern_of_string: FastMap::default(),
             nodes: vec![(ROOT_SIG, u32::MAX, false)],
+            reps: vec![g.root],
+            owner_keys: FastMap::default(),
             memo: Memo::new(g.node_count()),
             example_edge: Vec::new(),
             index_patterns: [None; 2],
@@ -132,48 +146,11 @@ impl<'g> Tracer<'g> {
     }
 
     /// The retainer edge a path to `v` arrives by, as `(edge, source)`; `None` for the root
-    /// and for nodes the root does not reach.
+    /// and for nodes no path reaches.
     pub fn parent(&self, v: u32) -> Option<(u32, u32)> {
-        let g = self.g;
-        match g.path_parents() {
-            Some(p) => {
-                let e = p[v as usize];
-                (e != NO_PARENT).then(|| (e, g.edge_source(e)))
-            }
-            None => parent_by_scan(g, v),
-        }
+        let e = self.g.paths().parent[v as usize];
+        (e != NO_PARENT).then(|| (e, self.g.edge_source(e)))
     }
-}
-
-/// [`Tracer::parent`] by scanning `v`'s retainers: the reference for the one-pass
-/// [`crate::graph::parents::path_parents`], and the way for graphs too big for it.
-pub fn parent_by_scan(g: &HeapGraph, v: u32) -> Option<(u32, u32)> {
-    let d = g.distance[v as usize];
-    if v == g.root || d == UNREACHABLE {
-        return None;
-    }
-    let mut best: Option<(u8, u32, u32)> = None;
-    for (e, src) in g.node(v).retainers() {
-        let t = g.edge_type[e as usize];
-        if t == edge_kind::WEAK || src.i == v {
-            continue;
-        }
-        let ds = g.distance[src.i as usize];
-        // A user root (distance 1) hangs from the root, whose distance is the system base.
-        let ok = if d == 1 {
-            src.i == g.root
-        } else {
-            ds != UNREACHABLE && ds + 1 == d
-        };
-        if !ok {
-            continue;
-        }
-        let key = (visibility(t), src.i, e);
-        if best.is_none_or(|b| key < b) {
-            best = Some(key);
-        }
-    }
-    best.map(|(_, src, e)| (e, src))
 }
 
 impl<'g> Tracer<'g> {
@@ -225,18 +202,51 @@ impl<'g> Tracer<'g> {
     /// The signature edge `e` (into `node`) leads to from signature `sig`, interning it.
     fn step_from(&mut self, sig: u32, e: u32, node: u32) -> u32 {
         let step = self.step_id(e, node);
-        let (_, last_step, _) = self.nodes[sig as usize];
-        if sig != ROOT_SIG && last_step == step {
-            // A repeat of the previous step: fold it in.
-            self.nodes[sig as usize].2 = true;
-            return sig;
+        if let Some(back) = self.fold_back(sig, step) {
+            return back;
         }
         let next = self.nodes.len() as u32;
         let s = *self.ids.entry((sig, step)).or_insert(next);
         if s == next {
             self.nodes.push((sig, step, false));
+            self.reps.push(node);
         }
         s
+    }
+
+    /// If `step` after the path of `sig` completes a second run of the last `k` steps
+    /// (`k` up to [`MAX_CYCLE`]: a linked list, a chain through closure contexts), the
+    /// signature the first run ends at, its steps marked repeated.
+    fn fold_back(&mut self, sig: u32, step: u32) -> Option<u32> {
+        // anc[j]: the j-th ancestor of sig (anc[0] = sig), while not the root.
+        let mut anc = [ROOT_SIG; 2 * MAX_CYCLE];
+        let mut depth = 0;
+        let mut s = sig;
+        while depth < 2 * MAX_CYCLE && s != ROOT_SIG {
+            anc[depth] = s;
+            depth += 1;
+            s = self.nodes[s as usize].0;
+        }
+        // r[0] = step, r[j] = the step of anc[j - 1].
+        let r = |j: usize| {
+            if j == 0 {
+                step
+            } else {
+                self.nodes[anc[j - 1] as usize].1
+            }
+        };
+        for k in 1..=MAX_CYCLE {
+            if 2 * k - 1 > depth {
+                break;
+            }
+            if (0..k).all(|i| r(i) == r(i + k)) {
+                for &a in &anc[k - 1..2 * k - 1] {
+                    self.nodes[a as usize].2 = true;
+                }
+                return Some(anc[k - 1]);
+            }
+        }
+        None
     }
 
     /// Signature of the path to `v` (interning every prefix on the way).
@@ -302,7 +312,7 @@ impl<'g> Tracer<'g> {
         if sig == UNREACHABLE_SIG {
             return vec![PathStep {
                 edge: String::new(),
-                edge_type: "none".into(),
+                edge_type: EdgeType::None,
                 node: "(unreachable)".into(),
                 repeated: false,
                 example: None,
@@ -315,12 +325,7 @@ impl<'g> Tracer<'g> {
             let (t, pattern, class) = self.steps[step as usize];
             out.push(PathStep {
                 edge: self.patterns[pattern as usize].clone(),
-                edge_type: self
-                    .g
-                    .edge_type_names
-                    .get(t as usize)
-                    .cloned()
-                    .unwrap_or_default(),
+                edge_type: EdgeType::of(t),
                 node: self.g.class_names[class as usize].clone(),
                 repeated,
                 example: if show_values {
@@ -335,11 +340,26 @@ impl<'g> Tracer<'g> {
         out
     }
 
-    /// The identifying part of a signature (from its owner, see [`owner_start`]) as one
-    /// string, comparable across snapshots and processes.
-    pub fn key(&self, sig: u32) -> String {
-        let steps = self.steps(sig, false);
-        plain_key(&steps[owner_start(&steps)..])
+    /// The owner part of a signature's path (see [`owner`]), as typed data comparable
+    /// across snapshots and processes: the owner of one node with this path.
+    pub fn owner_key(&mut self, sig: u32) -> OwnerKey {
+        if sig == UNREACHABLE_SIG || sig == ROOT_SIG {
+            return (Anchor::Unnamed, Vec::new());
+        }
+        if let Some(k) = self.owner_keys.get(&sig) {
+            return k.clone();
+        }
+        let o = owner::owner_of(self.g, self.reps[sig as usize], false);
+        let k = (o.anchor, o.steps.iter().map(PathStep::key).collect());
+        self.owner_keys.insert(sig, k.clone());
+        k
+    }
+
+    /// Where the owner part starts in `sig`'s steps ([`Tracer::steps`]).
+    pub fn owner_start(&mut self, sig: u32) -> usize {
+        let len = self.steps(sig, false).len();
+        let owner_len = self.owner_key(sig).1.len();
+        len.saturating_sub(owner_len)
     }
 
     /// The steps of `sig`'s path as (edge type, edge pattern, class), root first: what
@@ -363,6 +383,10 @@ impl<'g> Tracer<'g> {
         self.step_ids.get(&(t, p, class)).copied()
     }
 }
+
+/// The owner part of a path: its anchor and its steps' keys (repeat marks left out:
+/// whether a step was seen repeating depends on what else was traced, not on the path).
+pub type OwnerKey = (Anchor, Vec<StepKey>);
 
 /// The steps of a path traced in several parts (`parts[p]`'s signature `sig`), as one
 /// tracer of the whole snapshot would show them: a step is marked repeated if it is in any
@@ -398,106 +422,6 @@ fn merged_steps(parts: &[&Tracer], p: usize, sig: u32, show_values: bool) -> Vec
         }
     }
     steps
-}
-
-/// Where the part of a path that identifies a leak starts: the owning variable (the last
-/// variable step before the class), or the last eight steps when there is none. How a
-/// module scope is reached varies between snapshots and processes; what holds the objects
-/// below it does not.
-pub fn owner_start(steps: &[PathStep]) -> usize {
-    let last = steps.len().saturating_sub(1);
-    steps[..last]
-        .iter()
-        .rposition(|s| s.edge_type == "context")
-        .unwrap_or(steps.len().saturating_sub(8))
-}
-
-/// A path as one string without the repeat marks: how retainer paths are grouped and
-/// matched between snapshots (whether a step was seen repeating depends on what else was
-/// traced, not on the path).
-pub fn plain_key(steps: &[PathStep]) -> String {
-    path_text(steps, false)
-}
-
-/// A path as one string: `edge_type:edge>class` per step, `*` on repeated steps.
-pub fn signature_key(steps: &[PathStep]) -> String {
-    path_text(steps, true)
-}
-
-fn path_text(steps: &[PathStep], marks: bool) -> String {
-    let mut k = String::new();
-    for s in steps {
-        k.push_str(&s.edge_type);
-        k.push(':');
-        k.push_str(&s.edge);
-        k.push('>');
-        k.push_str(&s.node);
-        if marks && s.repeated {
-            k.push('*');
-        }
-        k.push('\u{1f}');
-    }
-    k
-}
-
-/// An edge name as shown in reports: element and hidden indexes as `[]` / `<>`, and names
-/// that look like data replaced by patterns. Variable and property names that read as
-/// identifiers are kept.
-pub fn edge_pattern(edge_type: u8, raw: &str) -> String {
-    match edge_type {
-        edge_kind::ELEMENT => "[]".into(),
-        edge_kind::HIDDEN => "<>".into(),
-        _ => name_pattern(raw),
-    }
-}
-
-/// Replace the data in a name: e-mail addresses → `<email>`, UUIDs → `<uuid>`, long
-/// tokens of letters and digits → `<token>`, runs of digits → `<n>`. Pure identifiers
-/// (`sessionCache`, `_events`) come back unchanged.
-pub fn name_pattern(raw: &str) -> String {
-    if raw.contains('@') && raw.contains('.') && !raw.contains(' ') {
-        return "<email>".into();
-    }
-    let mut out = String::with_capacity(raw.len());
-    for part in raw.split_inclusive(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-    {
-        let (word, sep) = match part.char_indices().last() {
-            Some((k, c)) if !(c.is_ascii_alphanumeric() || c == '_' || c == '-') => {
-                (&part[..k], &part[k..])
-            }
-            _ => (part, ""),
-        };
-        out.push_str(&word_pattern(word));
-        out.push_str(sep);
-    }
-    out
-}
-
-fn word_pattern(w: &str) -> String {
-    let digits = w.bytes().filter(|b| b.is_ascii_digit()).count();
-    let is_uuid = w.len() == 36 && w.bytes().filter(|&b| b == b'-').count() == 4;
-    if is_uuid {
-        return "<uuid>".into();
-    }
-    // A long run mixing letters and digits is a token (session ids, hashes, keys).
-    if w.len() >= 16 && digits >= 2 && digits < w.len() {
-        return "<token>".into();
-    }
-    // Digit runs become <n>: `order1234` → `order<n>`, `1234` → `<n>`.
-    let mut out = String::with_capacity(w.len());
-    let mut in_digits = false;
-    for c in w.chars() {
-        if c.is_ascii_digit() {
-            if !in_digits {
-                out.push_str("<n>");
-                in_digits = true;
-            }
-        } else {
-            in_digits = false;
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// Per path signature: (instances, retained size of topmost instances, new instances,
@@ -570,7 +494,7 @@ fn trace_range<'g>(
 ) -> Traced<'g> {
     let mut tracer = Tracer::new(g);
     let mut per_slot: Vec<FastMap<u32, Agg>> = vec![FastMap::default(); slots];
-    let parents = g.path_parents();
+    let parents = Some(&g.paths().parent[..]);
     let end = range.end;
     for v in range {
         // The path edge of a node a little ahead: its type and name are random reads.
@@ -665,24 +589,23 @@ pub fn class_paths_in_parts(
             )
         })
         .collect();
-    let (after_parts, before_parts): (Vec<_>, Vec<_>) =
+    let (mut after_parts, mut before_parts): (Vec<_>, Vec<_>) =
         traced.into_iter().partition(|(k, _)| *k == 0);
-    let after_tracers: Vec<&Tracer> = after_parts.iter().map(|(_, (t, _))| t).collect();
     let mut out = HashMap::new();
     for (slot, &row) in selected.iter().enumerate() {
         // Group by owner key; each group is shown by its most common full path (ties: the
-        // first in text order).
-        let mut before_by_key: HashMap<String, Agg> = HashMap::new();
-        for (_, (t, aggs)) in &before_parts {
+        // first in step order).
+        let mut before_by_key: HashMap<OwnerKey, Agg> = HashMap::new();
+        for (_, (t, aggs)) in before_parts.iter_mut() {
             for (&sig, a) in &aggs[slot] {
-                before_by_key.entry(t.key(sig)).or_default().add(a);
+                before_by_key.entry(t.owner_key(sig)).or_default().add(a);
             }
         }
         // The same full path may have a signature in several parts: merge those first.
-        let mut by_path: HashMap<String, (Agg, (usize, u32))> = HashMap::new();
+        let mut by_path: HashMap<Vec<StepKey>, (Agg, (usize, u32))> = HashMap::new();
         for (p, (_, (t, aggs))) in after_parts.iter().enumerate() {
             for (&sig, a) in &aggs[slot] {
-                let full = plain_key(&t.steps(sig, false));
+                let full: Vec<StepKey> = t.steps(sig, false).iter().map(PathStep::key).collect();
                 by_path
                     .entry(full)
                     .or_insert((Agg::default(), (p, sig)))
@@ -690,14 +613,13 @@ pub fn class_paths_in_parts(
                     .add(a);
             }
         }
-        let mut after_by_key: HashMap<String, (Agg, (usize, u32), String, u64)> = HashMap::new();
+        type Group = (Agg, (usize, u32), Vec<StepKey>, u64);
+        let mut after_by_key: HashMap<OwnerKey, Group> = HashMap::new();
         for (full, (a, (p, sig))) in by_path {
-            let e = after_by_key.entry(after_parts[p].1 .0.key(sig)).or_insert((
-                Agg::default(),
-                (p, sig),
-                String::new(),
-                0,
-            ));
+            let key = after_parts[p].1 .0.owner_key(sig);
+            let e = after_by_key
+                .entry(key)
+                .or_insert((Agg::default(), (p, sig), Vec::new(), 0));
             e.0.add(&a);
             let weight = a.new_count.max(a.count);
             if weight > e.3 || (weight == e.3 && full < e.2) {
@@ -706,31 +628,36 @@ pub fn class_paths_in_parts(
                 e.3 = weight;
             }
         }
-        let mut paths: Vec<(PathRow, String)> = after_by_key
-            .into_iter()
-            .map(|(key, (a, sig, _, _))| {
-                let b = before_by_key.get(&key).copied().unwrap_or_default();
-                let (count, size) = if cmp.ids_comparable {
-                    (a.new_count, a.new_retained)
-                } else {
-                    (
-                        a.count.saturating_sub(b.count),
-                        a.retained.saturating_sub(b.retained),
-                    )
-                };
-                let row = PathRow {
-                    count,
-                    size,
-                    count_before: b.count,
-                    count_after: a.count,
-                    retained_size_before: b.retained,
-                    retained_size_after: a.retained,
-                    path: merged_steps(&after_tracers, sig.0, sig.1, show_values),
-                };
-                (row, key)
-            })
-            .filter(|(p, _)| p.count > 0)
-            .collect();
+        let mut groups: Vec<(OwnerKey, Group)> = after_by_key.into_iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut paths: Vec<(PathRow, OwnerKey)> = Vec::new();
+        for (key, (a, (p, sig), _, _)) in groups {
+            let b = before_by_key.get(&key).copied().unwrap_or_default();
+            let (count, size) = if cmp.ids_comparable {
+                (a.new_count, a.new_retained)
+            } else {
+                (
+                    a.count.saturating_sub(b.count),
+                    a.retained.saturating_sub(b.retained),
+                )
+            };
+            if count == 0 {
+                continue;
+            }
+            let owner_start = after_parts[p].1 .0.owner_start(sig);
+            let after_tracers: Vec<&Tracer> = after_parts.iter().map(|(_, (t, _))| t).collect();
+            let row = PathRow {
+                count,
+                size,
+                count_before: b.count,
+                count_after: a.count,
+                retained_size_before: b.retained,
+                retained_size_after: a.retained,
+                path: merged_steps(&after_tracers, p, sig, show_values),
+                owner_start,
+            };
+            paths.push((row, key));
+        }
         paths.sort_by(|(x, kx), (y, ky)| {
             y.count
                 .cmp(&x.count)
@@ -741,26 +668,4 @@ pub fn class_paths_in_parts(
         out.insert(row, paths.into_iter().map(|(p, _)| p).collect());
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn patterns() {
-        assert_eq!(name_pattern("order:1234"), "order:<n>");
-        assert_eq!(name_pattern("session:42"), "session:<n>");
-        assert_eq!(name_pattern("sessionCache"), "sessionCache");
-        assert_eq!(name_pattern("_events"), "_events");
-        assert_eq!(name_pattern("515"), "<n>");
-        assert_eq!(name_pattern("user@example.com"), "<email>");
-        assert_eq!(name_pattern("tok_9f8e7d6c5b4a39281706"), "<token>");
-        assert_eq!(
-            name_pattern("123e4567-e89b-12d3-a456-426614174000"),
-            "<uuid>"
-        );
-        assert_eq!(name_pattern("item-7/part 2"), "item-<n>/part <n>");
-        assert_eq!(edge_pattern(edge_kind::ELEMENT, "17"), "[]");
-    }
 }

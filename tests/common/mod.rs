@@ -206,6 +206,7 @@ impl Plain {
             "hidden" => "(system)".into(),
             "code" => "(compiled code)".into(),
             "regexp" => "RegExp".into(),
+            "synthetic" if !name.is_empty() => name.clone(),
             "closure" if name.is_empty() => "(anonymous)()".into(),
             "closure" => format!("{name}()"),
             "object" | "native" => {
@@ -221,5 +222,199 @@ impl Plain {
             }
             t => format!("({t})"),
         }
+    }
+}
+
+/// Where a synthetic heap's snapshot was written from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Taken {
+    /// While idle (a signal, the inspector): only the embedder keeps the program's scopes.
+    Idle,
+    /// From running code (`v8.writeHeapSnapshot()` in a handler or at top level): the stack
+    /// and a handle scope hold the module scope and some values directly.
+    Running,
+}
+
+/// A synthetic heap laid out as V8 writes one, for edge cases real programs do not produce
+/// on demand. Node: the synthetic root holds `(GC roots)` (with its subroots), the global
+/// object by a shortcut edge, and `Node / Environment`; a program's module scope is a
+/// `system / Context` whose `previous` is the `NativeContext`, referenced by the module's
+/// functions (whose `SharedFunctionInfo` names the script), and kept alive by an embedder
+/// handle (a server's listener) — or, mid-execution, by the stack. Chromium: the root holds
+/// only `(GC roots)`; the page's `Window` hangs under `(Global handles)` →
+/// `V8PerContextData` → `NativeContext`, and script-level `let`/`const` live in a script
+/// context listed in the `ScriptContextTable`.
+pub struct V8Heap {
+    pub b: Builder,
+    pub root: usize,
+    pub gc_roots: usize,
+    pub stack: usize,
+    pub handles: usize,
+    pub global_handles: usize,
+    pub native_context: usize,
+    pub global: usize,
+    /// The program's top-level scope (Node: a module scope; Chromium: a script context).
+    pub scope: usize,
+    next_id: u32,
+    stack_slots: u32,
+}
+
+impl V8Heap {
+    fn base(chromium: bool) -> V8Heap {
+        let mut b = Builder::new();
+        let root = b.node("synthetic", "", 1, 0);
+        let gc_roots = b.node("synthetic", "(GC roots)", 3, 0);
+        b.edge(root, "element", "1", gc_roots);
+        let sub = |b: &mut Builder, name: &str, id: u32, idx: &str| {
+            let n = b.node("synthetic", name, id, 0);
+            b.edge(gc_roots, "element", idx, n);
+            n
+        };
+        let _strong = sub(&mut b, "(Strong roots)", 5, "1");
+        let stack = sub(&mut b, "(Stack roots)", 7, "2");
+        let handles = sub(&mut b, "(Handle scope)", 9, "3");
+        let global_handles = sub(&mut b, "(Global handles)", 11, "4");
+        let native_context = b.node(
+            if chromium { "native" } else { "hidden" },
+            if chromium {
+                "system / NativeContext / https://shop.test"
+            } else {
+                "system / NativeContext"
+            },
+            13,
+            1244,
+        );
+        let global = b.node(
+            "object",
+            if chromium {
+                "Window [JSGlobalObject] / https://shop.test"
+            } else {
+                "global"
+            },
+            15,
+            40,
+        );
+        b.edge(native_context, "internal", "global_object", global);
+        let mut h = V8Heap {
+            b,
+            root,
+            gc_roots,
+            stack,
+            handles,
+            global_handles,
+            native_context,
+            global,
+            scope: 0,
+            next_id: 101,
+            stack_slots: 0,
+        };
+        if chromium {
+            // (Global handles) → V8PerContextData → NativeContext; the script context table.
+            let per_context = h.obj("native", "V8PerContextData", 64);
+            h.b.edge(global_handles, "element", "1", per_context);
+            h.b.edge(per_context, "internal", "context_", native_context);
+            let table = h.obj("native", "system / ScriptContextTable", 80);
+            h.b.edge(native_context, "internal", "script_context_table", table);
+            let scope = h.obj("object", "system / Context / scope @457", 20);
+            h.b.edge(table, "hidden", "1", scope);
+            h.b.edge(scope, "internal", "previous", native_context);
+            h.scope = scope;
+        } else {
+            let env = h.b.node("synthetic", "Node / Environment", 17, 0);
+            h.b.edge(root, "element", "2", env);
+            h.b.edge(root, "shortcut", "3", global);
+            h.b.edge(global, "internal", "native_context", native_context);
+            h.b.edge(global_handles, "element", "1", native_context);
+            let scope = h.obj("object", "system / Context", 64);
+            h.b.edge(scope, "internal", "previous", native_context);
+            h.scope = scope;
+            // The module's request handler, kept by the server: an embedder handle.
+            let handler = h.function("handleRequest", "/srv/app.js");
+            h.b.edge(handler, "internal", "context", scope);
+            let wrap = h.obj("native", "Node / TCPServerWrap", 96);
+            h.b.edge(env, "element", "1", wrap);
+            let server = h.obj("object", "Server", 56);
+            h.b.edge(wrap, "internal", "owner_symbol", server);
+            let events = h.obj("object", "Object", 32);
+            h.b.edge(server, "property", "_events", events);
+            h.b.edge(events, "property", "request", handler);
+        }
+        h
+    }
+    /// A Node process's heap, with one module scope.
+    pub fn node(taken: Taken) -> V8Heap {
+        let mut h = V8Heap::base(false);
+        if taken == Taken::Running {
+            let scope = h.scope;
+            h.on_stack(scope);
+        }
+        h
+    }
+    /// A Chromium page's heap: only `(GC roots)` under the root.
+    pub fn chromium() -> V8Heap {
+        V8Heap::base(true)
+    }
+    /// A fresh id (odd, as V8 numbers heap objects).
+    pub fn id(&mut self) -> u32 {
+        self.next_id += 2;
+        self.next_id
+    }
+    /// Use ids from `from` on (so that objects of two snapshots match, or do not).
+    pub fn ids_from(&mut self, from: u32) {
+        self.next_id = from | 1;
+    }
+    pub fn obj(&mut self, ty: &'static str, name: &str, size: u32) -> usize {
+        let id = self.id();
+        self.b.node(ty, name, id, size)
+    }
+    /// A closure with its `SharedFunctionInfo` and script.
+    pub fn function(&mut self, name: &str, script: &str) -> usize {
+        let f = self.obj("closure", name, 64);
+        let sfi = self.obj("code", name, 56);
+        self.b.edge(f, "internal", "shared", sfi);
+        let sc = self.obj("code", script, 144);
+        self.b.edge(sfi, "internal", "script_or_debug_info", sc);
+        f
+    }
+    /// A variable of the program's top-level scope.
+    pub fn var(&mut self, name: &str, ty: &'static str, class: &str) -> usize {
+        let n = self.obj(ty, class, 32);
+        let scope = self.scope;
+        self.b.edge(scope, "context", name, n);
+        n
+    }
+    /// A property of the global object.
+    pub fn global_prop(&mut self, name: &str, ty: &'static str, class: &str) -> usize {
+        let n = self.obj(ty, class, 32);
+        let g = self.global;
+        self.b.edge(g, "property", name, n);
+        n
+    }
+    /// A stack slot of the running code holds `n` (an internal edge of `(Stack roots)`, and
+    /// a handle of `(Handle scope)`).
+    pub fn on_stack(&mut self, n: usize) {
+        self.stack_slots += 1;
+        let (stack, handles, slot) = (self.stack, self.handles, self.stack_slots.to_string());
+        self.b.edge(stack, "internal", &slot, n);
+        self.b.edge(handles, "internal", &slot, n);
+    }
+    /// A Map holding `values` under string keys, laid out as V8 does (entries of three
+    /// slots: key, value, chain); returns the value nodes.
+    pub fn map_entries(&mut self, map: usize, values: &[(u32, &str)]) -> Vec<usize> {
+        let table = self.obj("array", "", 16 + 24 * values.len() as u32);
+        self.b.edge(map, "internal", "table", table);
+        let mut out = Vec::new();
+        for (i, (id, class)) in values.iter().enumerate() {
+            let key = self.b.node("string", &format!("key:{id}"), id + 1, 32);
+            let v = self.b.node("object", class, *id, 40);
+            let slot = 5 + 3 * i;
+            self.b.edge(table, "internal", &slot.to_string(), key);
+            self.b.edge(table, "internal", &(slot + 1).to_string(), v);
+            out.push(v);
+        }
+        out
+    }
+    pub fn write(&self, dir: &Path, name: &str) -> String {
+        self.b.write(dir, name).to_string_lossy().into_owned()
     }
 }

@@ -714,6 +714,10 @@ fn validate(
     }
     s.root = (meta.root_offset / stride) as u32;
     s.locations.retain(|l| (l.node as usize) < n);
+    // Looked up by node (V8 writes them in node order; a file that does not is sorted).
+    if !s.locations.is_sorted_by_key(|l| l.node) {
+        s.locations.sort_by_key(|l| l.node);
+    }
     Ok(())
 }
 

@@ -1,0 +1,342 @@
+//! The path tree: the edge every node's retainer path arrives by, with roots chosen the way
+//! a person reads them (LeakCanary's shark chooses its paths the same way).
+//!
+//! A path is a shortest path over non-weak edges, but from the best kind of root first. Roots
+//! come in tiers, each searched breadth-first to the end before the next one starts, so a
+//! node gets a path from the best tier that reaches it:
+//! 1. [`Tier::User`]: the program's own roots — its global objects (`global`, `Window`), the
+//!    top-level scopes of its modules and scripts and the cells of ES module exports
+//!    ([`super::scopes`]), wherever they hang in the graph;
+//! 2. [`Tier::Embedder`]: what the embedder keeps alive (`(Global handles)`, Blink's
+//!    persistents, Node's environment and C++ roots);
+//! 3. [`Tier::Frames`]: the scopes and functions of running frames (contexts and closures
+//!    held by `(Stack roots)` and `(Handle scope)` while a snapshot is taken mid-execution),
+//!    so a variable's name is found before…
+//! 4. [`Tier::Locals`]: …the anonymous values those roots hold directly (a stack slot);
+//! 5. [`Tier::Internal`]: V8's own roots (strong roots, builtins, caches).
+//!
+//! Within a tier, among the retainers one layer closer, a named edge (a variable, a
+//! property) wins over an element, an element over an internal edge, then the lowest edge
+//! index, so paths are deterministic.
+//!
+//! A user root found in the middle of the graph (a module scope held by its functions, a
+//! page's `Window` under `(Global handles)`) keeps the path DevTools would show to it (its
+//! *prefix*, from the plain breadth-first order of [`super::distance`]); the nodes of that
+//! prefix are pinned to it before the search starts, so the tree has no cycles.
+//!
+//! Cost: one breadth-first pass over the edges, plus the plain parents' pass for the
+//! prefixes ([`super::parents`]).
+
+use super::parents::{path_parents, visibility, NO_PARENT};
+use super::scopes::{Owner, Scopes};
+use super::{BitSet, HeapGraph};
+use crate::input::v8::{edge_kind, node_kind};
+
+/// Root tiers, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Tier {
+    User = 0,
+    Embedder = 1,
+    Frames = 2,
+    Locals = 3,
+    Internal = 4,
+    /// Not reached by any path (held only by weak edges, or not at all).
+    Unreached = 5,
+}
+
+impl Tier {
+    fn from_u8(t: u8) -> Tier {
+        match t {
+            0 => Tier::User,
+            1 => Tier::Embedder,
+            2 => Tier::Frames,
+            3 => Tier::Locals,
+            4 => Tier::Internal,
+            _ => Tier::Unreached,
+        }
+    }
+    /// Whether only running code holds a node of this tier (a stack slot, a handle scope).
+    pub fn is_transient(self) -> bool {
+        matches!(self, Tier::Frames | Tier::Locals)
+    }
+}
+
+/// Synthetic roots whose edges hold what the embedder keeps alive.
+pub const EMBEDDER_ROOTS: &[&str] = &[
+    "(Global handles)",
+    "(Traced handles)",
+    "(Eternal handles)",
+    "C++ roots",
+    "C++ cross-thread roots",
+    "C++ Persistent roots",
+    "C++ CrossThreadPersistent roots",
+    "Node / Environment",
+];
+/// Synthetic roots that hold what running code holds while the snapshot is written.
+pub const TRANSIENT_ROOTS: &[&str] = &["(Stack roots)", "(Handle scope)", "(Micro tasks)"];
+/// Synthetic roots whose targets DevTools counts as user roots.
+pub const USER_SYNTHETIC_ROOTS: &[&str] = &["(Document DOM trees)"];
+
+/// Every node's path edge and the tier its path starts from.
+pub struct PathTree {
+    /// The edge each node's path arrives by, [`NO_PARENT`] for the root and unreached nodes.
+    pub parent: Vec<u32>,
+    tier: Vec<u8>,
+    /// Nodes whose edge was fixed before the search: the root, synthetic roots, the
+    /// prefixes of user roots that hang in the middle of the graph.
+    pinned: BitSet,
+}
+
+impl PathTree {
+    pub fn tier(&self, v: u32) -> Tier {
+        Tier::from_u8(self.tier[v as usize])
+    }
+    /// Whether `v`'s path edge was fixed before the search (see [`PathTree::pinned`]).
+    pub fn is_pinned(&self, v: u32) -> bool {
+        self.pinned.get(v as usize)
+    }
+    pub fn heap_bytes(&self) -> usize {
+        self.parent.capacity() * 4 + self.tier.capacity() + self.pinned.words().len() * 8
+    }
+}
+
+/// An unseen node in [`Search::key`].
+const UNSEEN: u32 = u32::MAX;
+const DEPTH_BITS: u32 = 28;
+
+struct Search<'g> {
+    g: &'g HeapGraph,
+    /// Tier and depth (`tier << DEPTH_BITS | depth`) of every node the search has seen.
+    key: Vec<u32>,
+    parent: Vec<u32>,
+    tier: Vec<u8>,
+    /// Nodes whose path edge was fixed before the search (the root, synthetic roots, the
+    /// prefixes of user roots).
+    pinned: BitSet,
+    /// Pinned nodes whose edges the search has not followed yet.
+    waiting: BitSet,
+    queue: Vec<u32>,
+}
+
+impl Search<'_> {
+    fn pin(&mut self, v: u32, edge: u32) {
+        let i = v as usize;
+        if self.pinned.get(i) {
+            return;
+        }
+        self.pinned.set(i);
+        self.waiting.set(i);
+        self.parent[i] = edge;
+    }
+    /// Start tier `t` at node `v` (reached by `edge`, for a node not seen yet).
+    fn seed(&mut self, t: Tier, edge: u32, v: u32) {
+        let i = v as usize;
+        let key = (t as u32) << DEPTH_BITS;
+        if self.pinned.get(i) {
+            if self.waiting.get(i) {
+                self.waiting.clear(i);
+                self.key[i] = key;
+                self.tier[i] = t as u8;
+                self.queue.push(v);
+            }
+        } else if self.key[i] == UNSEEN {
+            self.key[i] = key;
+            self.tier[i] = t as u8;
+            self.parent[i] = edge;
+            self.queue.push(v);
+        }
+    }
+    /// Breadth-first from the queued seeds, in tier `t`.
+    fn run(&mut self, t: Tier) {
+        let g = self.g;
+        let mut head = 0;
+        while head < self.queue.len() {
+            let v = self.queue[head] as usize;
+            head += 1;
+            let next = self.key[v] + 1;
+            for e in g.first_edge[v]..g.first_edge[v + 1] {
+                let ty = g.edge_type[e as usize];
+                let w = g.edge_to[e as usize] as usize;
+                if ty == edge_kind::WEAK || w == v {
+                    continue;
+                }
+                if self.pinned.get(w) {
+                    if self.waiting.get(w) {
+                        self.waiting.clear(w);
+                        self.key[w] = next;
+                        self.tier[w] = t as u8;
+                        self.queue.push(w as u32);
+                    }
+                    continue;
+                }
+                let k = self.key[w];
+                if k == UNSEEN {
+                    self.key[w] = next;
+                    self.tier[w] = t as u8;
+                    self.parent[w] = e;
+                    self.queue.push(w as u32);
+                } else if k == next {
+                    // Another retainer one layer up in this tier: the more readable edge wins.
+                    let p = self.parent[w];
+                    let better = (visibility(ty), e) < (visibility(g.edge_type[p as usize]), p);
+                    if better {
+                        self.parent[w] = e;
+                    }
+                }
+            }
+        }
+        self.queue.clear();
+    }
+}
+
+/// The tier of a synthetic root's edges, by its name.
+fn synthetic_tier(name: &str) -> Tier {
+    if EMBEDDER_ROOTS.contains(&name) {
+        Tier::Embedder
+    } else if TRANSIENT_ROOTS.contains(&name) {
+        Tier::Locals
+    } else if USER_SYNTHETIC_ROOTS.contains(&name) {
+        Tier::User
+    } else {
+        Tier::Internal
+    }
+}
+
+/// Whether a node held by a transient root is a running frame's scope or function, whose
+/// variables name what it holds.
+fn is_frame(g: &HeapGraph, v: u32) -> bool {
+    g.node_type[v as usize] == node_kind::CLOSURE
+        || g.node(v).name().starts_with("system / Context")
+}
+
+/// Build the path tree of `g` (see the module comment).
+pub fn path_tree(g: &HeapGraph, scopes: &Scopes) -> PathTree {
+    path_tree_with_keys(g, scopes).0
+}
+
+/// [`path_tree`], and the search key of every node: `tier << 28 | depth` (`u32::MAX` for
+/// nodes no path reaches), for tests that check the search.
+pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes) -> (PathTree, Vec<u32>) {
+    let n = g.node_count();
+    let mut s = Search {
+        g,
+        key: super::filled(n, UNSEEN),
+        parent: super::filled(n, NO_PARENT),
+        tier: super::filled(n, Tier::Unreached as u8),
+        pinned: BitSet::new(n),
+        waiting: BitSet::new(n),
+        queue: Vec::new(),
+    };
+    let root = g.root;
+    s.pin(root, NO_PARENT);
+    s.waiting.clear(root as usize);
+    s.key[root as usize] = 0;
+    s.tier[root as usize] = Tier::User as u8;
+    // The synthetic roots under the root and under `(GC roots)`, pinned to their edges;
+    // their edges are the seeds of their tiers.
+    let mut seeds: [Vec<(u32, u32)>; 5] = Default::default();
+    let mut synthetic: Vec<(u32, Tier)> = Vec::new();
+    for (e, c) in g.node(root).edges() {
+        let (ty, ci) = (g.edge_type[e as usize], c.i);
+        if ty == edge_kind::WEAK || ci == root {
+            continue;
+        }
+        if c.kind() == node_kind::SYNTHETIC {
+            s.pin(ci, e);
+            if c.name() == "(GC roots)" {
+                for (f, d) in c.edges() {
+                    if d.kind() == node_kind::SYNTHETIC
+                        && g.edge_type[f as usize] != edge_kind::WEAK
+                    {
+                        s.pin(d.i, f);
+                        synthetic.push((d.i, synthetic_tier(d.name())));
+                    }
+                }
+            } else {
+                synthetic.push((ci, synthetic_tier(c.name())));
+            }
+        } else if c.kind() == node_kind::NATIVE {
+            // Node's native handles (a server's or a socket's wrap) hang from the root too:
+            // what the embedder keeps alive.
+            seeds[Tier::Embedder as usize].push((e, ci));
+        } else {
+            seeds[Tier::User as usize].push((e, ci));
+        }
+    }
+    for &(r, tier) in &synthetic {
+        for (e, t) in g.node(r).edges() {
+            if g.edge_type[e as usize] == edge_kind::WEAK || t.i == r {
+                continue;
+            }
+            let tier = if tier == Tier::Locals && is_frame(g, t.i) {
+                Tier::Frames
+            } else {
+                tier
+            };
+            seeds[tier as usize].push((e, t.i));
+        }
+    }
+    // User roots that hang in the middle of the graph keep the prefix DevTools shows.
+    let mut floating: Vec<u32> = scopes
+        .globals
+        .iter()
+        .copied()
+        .chain(
+            scopes
+                .top_level
+                .iter()
+                .filter(|(_, &o)| o == Owner::Program)
+                .map(|(&c, _)| c),
+        )
+        // An ES module's exported bindings live in cells, not in its scope.
+        .chain(scopes.export_cells.keys().copied())
+        .filter(|&v| !s.pinned.get(v as usize))
+        .collect();
+    floating.sort_unstable_by_key(|&v| (g.distance[v as usize], v));
+    floating.dedup();
+    if !floating.is_empty() {
+        if let Some(plain) = path_parents(g) {
+            for &v in &floating {
+                let mut x = v;
+                while !s.pinned.get(x as usize) {
+                    let e = plain[x as usize];
+                    s.pin(x, e);
+                    if e == NO_PARENT {
+                        break;
+                    }
+                    x = g.edge_source(e);
+                }
+            }
+        } else {
+            // Too many edges for the plain parents' pass: these roots stay where the
+            // search finds them.
+            floating.clear();
+        }
+    }
+    for t in [
+        Tier::User,
+        Tier::Embedder,
+        Tier::Frames,
+        Tier::Locals,
+        Tier::Internal,
+    ] {
+        if t == Tier::User {
+            for &v in &floating {
+                s.seed(t, NO_PARENT, v);
+            }
+        }
+        for &(e, v) in &seeds[t as usize] {
+            s.seed(t, e, v);
+        }
+        s.run(t);
+    }
+    (
+        PathTree {
+            parent: s.parent,
+            tier: s.tier,
+            pinned: s.pinned,
+        },
+        s.key,
+    )
+}
