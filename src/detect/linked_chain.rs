@@ -28,15 +28,46 @@ pub const MIN_LINE_RATIO: f64 = 0.8;
 /// Classes whose instances link up by design (V8's and Node's own lists).
 const NOT_CHAINS: &[&str] = &["Object", "Array", "Timeout", "TimersList", "Listener"];
 
-/// Chains of class `c` in `g`: head → (links, deepest depth).
-fn chains(g: &HeapGraph, c: u32) -> HashMap<u32, (u64, u64)> {
+/// One chain: its head, its links (below the head), the depth of its deepest link, and a
+/// link right below the head (to read the steps from one link to the next).
+#[derive(Clone, Copy)]
+struct Chain {
+    head: u32,
+    links: u64,
+    depth: u64,
+    first_link: u32,
+}
+
+/// A snapshot's class index of each class name looked at, and its links by class.
+type ClassLinks = (HashMap<String, u32>, HashMap<u32, Vec<u32>>);
+
+/// The instances of each of `classes` in `g` that are not topmost: one pass over the nodes.
+fn links_by_class(g: &HeapGraph, classes: &[u32]) -> HashMap<u32, Vec<u32>> {
+    let mut out: HashMap<u32, Vec<u32>> = classes.iter().map(|&c| (c, Vec::new())).collect();
+    if classes.is_empty() {
+        return out;
+    }
+    let mut wanted = crate::graph::BitSet::new(g.class_names.len());
+    for &c in classes {
+        wanted.set(c as usize);
+    }
+    for v in 0..g.node_count() {
+        let c = g.class_of[v];
+        if wanted.get(c as usize) && !g.topmost.get(v) && g.node_type[v] == node_kind::OBJECT {
+            if let Some(list) = out.get_mut(&c) {
+                list.push(v as u32);
+            }
+        }
+    }
+    out
+}
+
+/// The chains of class `c` among its non-topmost instances `links`, by head.
+fn chains(g: &HeapGraph, c: u32, links: &[u32]) -> HashMap<u32, Chain> {
     // (head, depth below it) of every instance, memoised along the dominator chain.
     let mut memo: HashMap<u32, (u32, u64)> = HashMap::new();
-    let mut out: HashMap<u32, (u64, u64)> = HashMap::new();
-    for v in 0..g.node_count() as u32 {
-        if g.class_of[v as usize] != c || g.topmost.get(v as usize) {
-            continue;
-        }
+    let mut out: HashMap<u32, Chain> = HashMap::new();
+    for &v in links {
         // Up the dominator tree to the nearest instance of the class, collecting the way.
         let mut path = vec![v];
         let mut u = g.idom[v as usize];
@@ -59,40 +90,46 @@ fn chains(g: &HeapGraph, c: u32) -> HashMap<u32, (u64, u64)> {
         for (k, &x) in path.iter().rev().enumerate() {
             let d = depth + k as u64 + 1;
             if memo.insert(x, (head, d)).is_none() {
-                let e = out.entry(head).or_default();
-                e.0 += 1;
-                e.1 = e.1.max(d);
+                let e = out.entry(head).or_insert(Chain {
+                    head,
+                    links: 0,
+                    depth: 0,
+                    first_link: x,
+                });
+                e.links += 1;
+                e.depth = e.depth.max(d);
+                if d == 1 {
+                    e.first_link = x;
+                }
             }
         }
     }
     out
 }
 
-/// The steps from one link to the next, from the path of the chain's second link.
-fn link_steps(g: &HeapGraph, head: u32, c: u32) -> Vec<PathStep> {
-    // The head's nearest link: the first instance of the class its dominator subtree reaches
-    // along a path — found from the paths of instances whose path passes the head.
+/// The longest chain of the class that lies along one line, if any.
+fn longest_line(chains: HashMap<u32, Chain>) -> Option<Chain> {
+    chains
+        .into_values()
+        .filter(|ch| (ch.depth as f64) >= MIN_LINE_RATIO * ch.links as f64)
+        .max_by(|a, b| a.links.cmp(&b.links).then(b.head.cmp(&a.head)))
+}
+
+/// The steps from the head to its next link, along the path tree.
+fn link_steps(g: &HeapGraph, head: u32, link: u32) -> Vec<PathStep> {
     let tree = g.paths();
-    for v in 0..g.node_count() as u32 {
-        if g.class_of[v as usize] != c || v == head {
-            continue;
+    let mut chain = Vec::new();
+    let mut x = link;
+    for _ in 0..crate::trace::owner::MAX_OWNER_WALK {
+        let e = tree.parent[x as usize];
+        if e == crate::graph::parents::NO_PARENT {
+            break;
         }
-        let mut chain = Vec::new();
-        let mut x = v;
-        for _ in 0..crate::trace::owner::MAX_OWNER_WALK {
-            let e = tree.parent[x as usize];
-            if e == crate::graph::parents::NO_PARENT {
-                break;
-            }
-            chain.push((e, x));
-            x = g.edge_source(e);
-            if x == head {
-                chain.reverse();
-                return crate::trace::owner::typed_steps(g, &chain, false);
-            }
-            if g.class_of[x as usize] == c {
-                break;
-            }
+        chain.push((e, x));
+        x = g.edge_source(e);
+        if x == head {
+            chain.reverse();
+            return crate::trace::owner::typed_steps(g, &chain, false);
         }
     }
     Vec::new()
@@ -104,67 +141,89 @@ impl Detector for LinkedChain {
     }
     fn detect(&self, cx: &DetectCtx<'_>, out: &mut Vec<Candidate>) {
         let after = cx.after();
-        // Classes that grew, of the program's objects.
+        // Classes of the program's objects that grew.
+        let index: HashMap<&str, u32> = after
+            .class_names
+            .iter()
+            .enumerate()
+            .map(|(c, n)| (n.as_str(), c as u32))
+            .collect();
         let grown: Vec<(u32, String)> = cx
             .cmp
             .rows
             .iter()
             .filter(|r| r.count_delta() >= MIN_LINK_GROWTH as i64)
             .filter(|r| !NOT_CHAINS.contains(&r.name.as_str()) && !r.name.starts_with("system / "))
-            .filter_map(|r| {
-                let c = after.class_names.iter().position(|n| *n == r.name)? as u32;
-                Some((c, r.name.clone()))
+            .filter_map(|r| Some((*index.get(r.name.as_str())?, r.name.clone())))
+            .collect();
+        let classes: Vec<u32> = grown.iter().map(|(c, _)| *c).collect();
+        let links = links_by_class(after, &classes);
+        // Only classes with enough links below a head of their own are looked at further.
+        let grown: Vec<(u32, String)> = grown
+            .into_iter()
+            .filter(|(c, _)| {
+                links
+                    .get(c)
+                    .is_some_and(|l| l.len() as u64 + 1 >= MIN_LINKS)
+            })
+            .collect();
+        if grown.is_empty() {
+            return;
+        }
+        // The same classes in the earlier snapshots, in one pass each.
+        let earlier_links: Vec<ClassLinks> = cx.graphs[..cx.snapshots() - 1]
+            .iter()
+            .map(|g| {
+                let ids: HashMap<String, u32> = grown
+                    .iter()
+                    .filter_map(|(_, name)| {
+                        let c = g.class_names.iter().position(|n| n == name)? as u32;
+                        Some((name.clone(), c))
+                    })
+                    .collect();
+                let classes: Vec<u32> = ids.values().copied().collect();
+                let links = links_by_class(g, &classes);
+                (ids, links)
             })
             .collect();
         for (c, name) in grown {
-            let sample = (0..after.node_count()).find(|&v| after.class_of[v] == c);
-            if sample.is_none_or(|v| after.node_type[v] != node_kind::OBJECT) {
-                continue;
-            }
-            let found = chains(after, c);
-            let Some((&head, &(links, depth))) = found
-                .iter()
-                .max_by(|a, b| a.1 .0.cmp(&b.1 .0).then(b.0.cmp(a.0)))
-            else {
+            let Some(chain) = longest_line(chains(after, c, &links[&c])) else {
                 continue;
             };
-            if links + 1 < MIN_LINKS || (depth as f64) < MIN_LINE_RATIO * links as f64 {
+            if chain.links + 1 < MIN_LINKS {
                 continue;
             }
-            let owner: Owner = crate::trace::owner::owner_of(after, head, cx.show_values);
             // The same chain in the earlier snapshots: the longest line of the class there
-            // (a chain has one head; ids change as new heads replace old ones).
+            // (a chain has one head; its id changes as new heads replace old ones).
             let earlier: Vec<(u64, u64)> = cx.graphs[..cx.snapshots() - 1]
                 .iter()
-                .map(|g| {
-                    let Some(c) = g.class_names.iter().position(|n| *n == name) else {
+                .zip(&earlier_links)
+                .map(|(g, (ids, links))| {
+                    let Some(&c) = ids.get(&name) else {
                         return (0, 0);
                     };
-                    chains(g, c as u32)
-                        .iter()
-                        .filter(|(_, (l, d))| (*d as f64) >= MIN_LINE_RATIO * *l as f64)
-                        .map(|(&h, &(l, _))| (l + 1, g.retained_size[h as usize]))
-                        .max()
-                        .unwrap_or((0, 0))
+                    longest_line(chains(g, c, &links[&c])).map_or((0, 0), |ch| {
+                        (ch.links + 1, g.retained_size[ch.head as usize])
+                    })
                 })
                 .collect();
             let mut counts: Vec<u64> = earlier.iter().map(|e| e.0).collect();
-            counts.push(links + 1);
-            if (links + 1).saturating_sub(counts[0]) < MIN_LINK_GROWTH {
+            counts.push(chain.links + 1);
+            if (chain.links + 1).saturating_sub(counts[0]) < MIN_LINK_GROWTH {
                 continue;
             }
-            let retained_before = earlier[0].1;
-            let link = link_steps(after, head, c);
+            let head = chain.head;
+            let owner: Owner = crate::trace::owner::owner_of(after, head, cx.show_values);
             out.push(Candidate {
                 kind: Kind::LinkedChain,
                 holders: vec![Holder::Path(owner)],
                 path: path_to(after, head, cx.show_values),
                 counts,
-                retained_size_before: retained_before,
+                retained_size_before: earlier[0].1,
                 retained_size_after: after.retained_size[head as usize],
                 shared: false,
                 evidence: Evidence::Chain {
-                    link,
+                    link: link_steps(after, head, chain.first_link),
                     link_class: class(after, head).to_string(),
                 },
                 nodes: LeakNodes {

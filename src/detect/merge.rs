@@ -17,7 +17,7 @@
 //! Identity is typed (holder keys and nodes), never the words of a report.
 
 use crate::graph::HeapGraph;
-use crate::model::{Kind, Leak, Related};
+use crate::model::{Evidence, Kind, Leak, Related};
 use std::collections::HashSet;
 
 /// How far up the dominator tree "is this holder inside that one" is asked.
@@ -105,12 +105,17 @@ fn leads(rel: &Relation, l: &Leak, o: &Leak) -> bool {
 /// two are one finding.
 fn fold(into: &mut Leak, other: Leak) {
     into.severity = into.severity.max(other.severity);
-    into.related.push(Related {
-        kind: other.kind,
-        count_before: other.count_before,
-        count_after: other.count_after,
-        evidence: other.evidence,
-    });
+    // The same holder seen as a growing collection says nothing the finding does not.
+    let same_holder = matches!(other.evidence, Evidence::Collection { .. })
+        && other.nodes.holders == into.nodes.holders;
+    if !same_holder {
+        into.related.push(Related {
+            kind: other.kind,
+            count_before: other.count_before,
+            count_after: other.count_after,
+            evidence: other.evidence,
+        });
+    }
     into.related.extend(other.related);
     into.nodes.kept.extend(other.nodes.holders);
     into.nodes.kept.extend(other.nodes.kept);

@@ -103,6 +103,8 @@ impl PathTree {
 
 /// An unseen node in [`Search::key`].
 const UNSEEN: u32 = u32::MAX;
+/// A pinned node whose edges the search has not followed yet, in [`Search::key`].
+const WAITING: u32 = u32::MAX - 1;
 const DEPTH_BITS: u32 = 28;
 
 struct Search<'g> {
@@ -112,10 +114,9 @@ struct Search<'g> {
     parent: Vec<u32>,
     tier: Vec<u8>,
     /// Nodes whose path edge was fixed before the search (the root, synthetic roots, the
-    /// prefixes of user roots).
+    /// prefixes of user roots); their key is [`WAITING`] until the search follows their
+    /// edges.
     pinned: BitSet,
-    /// Pinned nodes whose edges the search has not followed yet.
-    waiting: BitSet,
     queue: Vec<u32>,
 }
 
@@ -126,24 +127,19 @@ impl Search<'_> {
             return;
         }
         self.pinned.set(i);
-        self.waiting.set(i);
+        self.key[i] = WAITING;
         self.parent[i] = edge;
     }
     /// Start tier `t` at node `v` (reached by `edge`, for a node not seen yet).
     fn seed(&mut self, t: Tier, edge: u32, v: u32) {
         let i = v as usize;
-        let key = (t as u32) << DEPTH_BITS;
-        if self.pinned.get(i) {
-            if self.waiting.get(i) {
-                self.waiting.clear(i);
-                self.key[i] = key;
-                self.tier[i] = t as u8;
-                self.queue.push(v);
-            }
-        } else if self.key[i] == UNSEEN {
-            self.key[i] = key;
+        let k = self.key[i];
+        if k == UNSEEN || k == WAITING {
+            self.key[i] = (t as u32) << DEPTH_BITS;
             self.tier[i] = t as u8;
-            self.parent[i] = edge;
+            if k == UNSEEN {
+                self.parent[i] = edge;
+            }
             self.queue.push(v);
         }
     }
@@ -152,6 +148,7 @@ impl Search<'_> {
         let g = self.g;
         let mut head = 0;
         while head < self.queue.len() {
+            prefetch_ahead(g, &self.queue, head, &self.key);
             let v = self.queue[head] as usize;
             head += 1;
             let next = self.key[v] + 1;
@@ -161,22 +158,15 @@ impl Search<'_> {
                 if ty == edge_kind::WEAK || w == v {
                     continue;
                 }
-                if self.pinned.get(w) {
-                    if self.waiting.get(w) {
-                        self.waiting.clear(w);
-                        self.key[w] = next;
-                        self.tier[w] = t as u8;
-                        self.queue.push(w as u32);
-                    }
-                    continue;
-                }
                 let k = self.key[w];
-                if k == UNSEEN {
+                if k == UNSEEN || k == WAITING {
                     self.key[w] = next;
                     self.tier[w] = t as u8;
-                    self.parent[w] = e;
+                    if k == UNSEEN {
+                        self.parent[w] = e;
+                    }
                     self.queue.push(w as u32);
-                } else if k == next {
+                } else if k == next && !self.pinned.get(w) {
                     // Another retainer one layer up in this tier: the more readable edge wins.
                     let p = self.parent[w];
                     let better = (visibility(ty), e) < (visibility(g.edge_type[p as usize]), p);
@@ -187,6 +177,37 @@ impl Search<'_> {
             }
         }
         self.queue.clear();
+    }
+}
+
+/// How far ahead in the queue each of the three dependent reads of a node's turn is asked
+/// for (its edge offsets, its edges, its targets' keys), as the distance BFS does
+/// ([`super::distance`]).
+const AHEAD: [usize; 3] = [64, 32, 12];
+/// Targets per node whose key is asked for ahead.
+const AHEAD_TARGETS: usize = 8;
+
+#[inline(always)]
+fn prefetch_ahead(g: &HeapGraph, queue: &[u32], head: usize, key: &[u32]) {
+    use super::prefetch;
+    if let Some(&u) = queue.get(head + AHEAD[0]) {
+        prefetch(&g.first_edge[u as usize]);
+    }
+    if let Some(&u) = queue.get(head + AHEAD[1]) {
+        let first = g.first_edge[u as usize] as usize;
+        if first < g.edge_to.len() {
+            prefetch(&g.edge_to[first]);
+            prefetch(&g.edge_type[first]);
+        }
+    }
+    if let Some(&u) = queue.get(head + AHEAD[2]) {
+        let (lo, hi) = (
+            g.first_edge[u as usize] as usize,
+            g.first_edge[u as usize + 1] as usize,
+        );
+        for &w in &g.edge_to[lo..hi.min(lo + AHEAD_TARGETS)] {
+            prefetch(&key[w as usize]);
+        }
     }
 }
 
@@ -225,12 +246,10 @@ pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes) -> (PathTree, Vec<u32
         parent: super::filled(n, NO_PARENT),
         tier: super::filled(n, Tier::Unreached as u8),
         pinned: BitSet::new(n),
-        waiting: BitSet::new(n),
-        queue: Vec::new(),
+        queue: Vec::with_capacity(n),
     };
     let root = g.root;
     s.pin(root, NO_PARENT);
-    s.waiting.clear(root as usize);
     s.key[root as usize] = 0;
     s.tier[root as usize] = Tier::User as u8;
     // The synthetic roots under the root and under `(GC roots)`, pinned to their edges;

@@ -161,6 +161,14 @@ impl Scopes {
             }
         }
         let mut checked: FastMap<u32, bool> = FastMap::default();
+        let mut runtime_script: FastMap<u32, bool> = FastMap::default();
+        // Per class and per name string: one lookup per node, no string work.
+        let global_class: Vec<bool> = g.class_names.iter().map(|c| is_global_class(c)).collect();
+        let names = string_ids(
+            g,
+            &["system / SourceTextModule", "system / ScriptContextTable"],
+        );
+        let (module_name, table_name) = (names[0], names[1]);
         for v in 0..g.node_count() as u32 {
             let kind = g.node_type[v as usize];
             if kind == node_kind::CLOSURE {
@@ -176,11 +184,15 @@ impl Scopes {
                         || (node_heap && is_native_context_child(g, &s.vocab, ctx))
                 });
                 if top {
-                    let owner = match script {
-                        Some(sc) if !is_runtime_script(script_url(g, &s.vocab, sc)) => {
-                            Owner::Program
-                        }
-                        _ => Owner::Runtime,
+                    let runtime = script.is_none_or(|sc| {
+                        *runtime_script
+                            .entry(sc)
+                            .or_insert_with(|| is_runtime_script(script_url(g, &s.vocab, sc)))
+                    });
+                    let owner = if runtime {
+                        Owner::Runtime
+                    } else {
+                        Owner::Program
                     };
                     // A scope shared by program and runtime functions is the program's.
                     let e = s.top_level.entry(ctx).or_insert(owner);
@@ -189,12 +201,12 @@ impl Scopes {
                     }
                 }
             } else if (kind == node_kind::OBJECT || kind == node_kind::NATIVE)
-                && is_global_class(g.node(v).class_name())
+                && global_class[g.class_of[v as usize] as usize]
             {
                 s.globals.push(v);
-            } else if g.node(v).name() == "system / SourceTextModule" {
+            } else if Some(g.node_name[v as usize]) == module_name {
                 s.find_exports(g, v);
-            } else if g.node(v).name() == "system / ScriptContextTable" {
+            } else if Some(g.node_name[v as usize]) == table_name {
                 // A page's script contexts (one per classic script with let/const).
                 for (_, c) in g.node(v).edges() {
                     if c.name().starts_with("system / Context") {

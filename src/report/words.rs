@@ -308,7 +308,15 @@ pub fn evidence(l: &Leak) -> String {
                     format!("an object used as a dictionary, keys like {p}")
                 }
                 (Shape::Dictionary, None) => "an object used as a dictionary".to_string(),
-                (s, _) => format!("a {}", shape_noun(*s)),
+                (s, _) => {
+                    let noun = shape_noun(*s);
+                    let article = if noun.starts_with(['A', 'E', 'I', 'O', 'U']) {
+                        "an"
+                    } else {
+                        "a"
+                    };
+                    format!("{article} {noun}")
+                }
             };
             let values = value_class
                 .as_ref()
