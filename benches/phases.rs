@@ -28,11 +28,13 @@ fn stats(mut v: Vec<Duration>) -> (f64, f64) {
 /// `--pair BEFORE AFTER [RUNS]`: the comparison model against the detectors alone.
 fn pair(before: &str, after: &str, runs: usize) {
     use heapdiff::detect::{detect_all, DetectCtx};
-    let (b, a) = rayon::join(
-        // As the binary loads a pair: the path tree built with the graph.
-        || heapdiff::load_v8_for(before.as_ref(), &|_| {}, true).expect("load before"),
-        || heapdiff::load_v8_for(after.as_ref(), &|_| {}, true).expect("load after"),
-    );
+    // As the binary loads a pair: both graphs, then their path trees.
+    let mut gs = heapdiff::load_all(
+        &[before.into(), after.into()],
+        &heapdiff::Progress::new(&[], false),
+    )
+    .expect("load");
+    let (a, b) = (gs.pop().expect("after"), gs.pop().expect("before"));
     let opts = heapdiff::report::ReportOptions::default();
     let (mut model, mut detect, mut paths) = (Vec::new(), Vec::new(), Vec::new());
     let mut first: Option<(usize, usize)> = None;

@@ -195,6 +195,8 @@ impl Progress {
 struct PhaseTimings {
     name: String,
     phases: Vec<(&'static str, std::time::Duration)>,
+    /// The path tree, built later (in the report model).
+    paths: Option<std::time::Duration>,
     nodes: usize,
     edges: usize,
     bytes: usize,
@@ -221,6 +223,7 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             timings.push(PhaseTimings {
                 name: name.to_string(),
                 phases: g.timings.clone(),
+                paths: g.paths_time(),
                 nodes: g.node_count(),
                 edges: g.edge_count(),
                 bytes: g.heap_bytes(),
@@ -308,11 +311,12 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
         }
         2 => {
             let gs = load_all(&cfg.inputs, &progress)?;
+            t_report = Instant::now();
+            let r = Report::comparison([&names[0], &names[1]], &gs[0], &gs[1], &opts);
             for (g, n) in gs.iter().zip(&names) {
                 keep_timings(n, g);
             }
-            t_report = Instant::now();
-            Report::comparison([&names[0], &names[1]], &gs[0], &gs[1], &opts)
+            r
         }
         n => {
             // First and last are loaded together with their retainer paths; the ones between
@@ -331,12 +335,13 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
                 gs.push(load_v8_with(path, &|ph| progress.phase(i, ph))?);
             }
             gs.push(last);
+            t_report = Instant::now();
+            let refs: Vec<&HeapGraph> = gs.iter().collect();
+            let r = Report::series(&names, &refs, &opts);
             for (g, name) in gs.iter().zip(&names) {
                 keep_timings(name, g);
             }
-            t_report = Instant::now();
-            let refs: Vec<&HeapGraph> = gs.iter().collect();
-            Report::series(&names, &refs, &opts)
+            r
         }
     };
     progress.clear();
@@ -359,6 +364,13 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             );
             for (phase, d) in &t.phases {
                 eprintln!("  {phase:<28} {:>8.1} ms", d.as_secs_f64() * 1e3);
+            }
+            if let Some(d) = t.paths {
+                eprintln!(
+                    "  {:<28} {:>8.1} ms (beside the report's class diff)",
+                    "scopes + path tree",
+                    d.as_secs_f64() * 1e3
+                );
             }
         }
         eprintln!("report model {:>8.1} ms", model_time.as_secs_f64() * 1e3);

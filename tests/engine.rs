@@ -334,7 +334,9 @@ fn the_path_tree_is_a_tree_of_best_tier_shortest_named_paths_on_every_fixture() 
                 retainers[g.edge_to[e as usize] as usize].push((e, src as u32));
             }
         }
-        let (_, key) = heapdiff::graph::paths::path_tree_with_keys(&g, g.scopes());
+        // (A graph loaded without paths takes its prefixes from the plain parents' pass.)
+        let plain = heapdiff::graph::parents::path_parents(&g).unwrap();
+        let (_, key) = heapdiff::graph::paths::path_tree_with_keys(&g, g.scopes(), &plain);
         let mut with_parent = 0;
         for v in 0..n as u32 {
             let e = tree.parent[v as usize];

@@ -22,6 +22,7 @@ use crate::input::v8::{edge_kind, node_kind};
 use crate::model::{
     Anchor, EdgeType, Evidence, Holder, HolderKey, Kind, LeakNodes, Owner, Purpose, Shape,
 };
+use crate::trace::OwnerKey;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -35,22 +36,31 @@ const CALLBACK_PROPERTIES: &[&str] = &["handler", "callback", "listener", "fn", 
 /// Properties of a value object that make it a request waiting for an answer.
 const PENDING_PROPERTIES: &[&str] = &["resolve", "reject"];
 
-/// Entries of one collection.
+/// Entries of one collection. Counting is cheap; what the values are (their classes,
+/// callback and pending-request records) is worked out by [`Entries::classify`], only for
+/// the collections that grew.
 #[derive(Debug, Default, Clone)]
 pub struct Entries {
     pub count: u64,
     /// Entries whose value is an object (a JS object, closure or DOM node).
     pub object_values: u64,
-    /// …of which functions, or records of a callback.
+    /// …of which functions (closures).
+    pub closure_values: u64,
+    /// …functions and records of a callback (`{ handler }`): after [`Entries::classify`].
     pub function_values: u64,
-    /// …of which records of a pending request (`{ resolve, reject }`) or promises.
+    /// …records of a pending request (`{ resolve, reject }`) or promises: after
+    /// [`Entries::classify`].
     pub pending_values: u64,
     /// Keys by name pattern (dictionaries only).
     pub key_patterns: HashMap<String, u64>,
-    /// Value count by class index (of the snapshot measured).
+    /// Value count by class index (of the snapshot measured): after [`Entries::classify`].
     pub value_classes: HashMap<u32, u64>,
+    /// The value of every entry.
+    pub values: Vec<u32>,
     /// Every node an entry points at (keys and values), for matching entries by id.
     pub targets: Vec<u32>,
+    /// A dictionary that is a plain `Object` (not an instance of a class).
+    pub plain: bool,
 }
 
 impl Entries {
@@ -76,7 +86,7 @@ impl Entries {
     pub fn values_are_objects(&self) -> bool {
         self.count > 0 && self.object_values * 2 >= self.count
     }
-    /// What the entries are for, from what most of them hold.
+    /// What the entries are for, from what most of them hold (after [`Entries::classify`]).
     pub fn purpose(&self) -> Purpose {
         if self.count > 0 && self.function_values * 2 >= self.count {
             Purpose::Callbacks
@@ -88,9 +98,10 @@ impl Entries {
             Purpose::Values
         }
     }
-    /// A plain object reads as a dictionary — data keyed by name — rather than a namespace or
-    /// a prototype (many methods, named by hand): most keys share one data-like pattern
-    /// (`order:<n>`), or most values are objects that are not functions.
+    /// An object reads as a dictionary — data keyed by name — rather than a namespace, a
+    /// prototype (many methods, named by hand) or a record of a class (a customer's fields):
+    /// most keys share one data-like pattern (`order:<n>`), or it is a plain `Object` whose
+    /// values are mostly objects that are not functions.
     pub fn is_dictionary(&self) -> bool {
         let patterned = self
             .key_patterns
@@ -99,26 +110,51 @@ impl Entries {
             .map(|(_, &n)| n)
             .max()
             .unwrap_or(0);
-        patterned * 2 >= self.count || (self.object_values - self.function_values) * 2 >= self.count
+        patterned * 2 >= self.count
+            || (self.plain && (self.object_values - self.closure_values) * 2 >= self.count)
     }
-    fn value(&mut self, g: &HeapGraph, names: &Names, v: u32) {
+    fn value(&mut self, g: &HeapGraph, v: u32) {
         if is_object_value(g, v) {
             self.object_values += 1;
-            match g.node_type[v as usize] {
-                node_kind::CLOSURE => self.function_values += 1,
-                node_kind::OBJECT => match names.record_of(g, v) {
-                    Record::Callback => self.function_values += 1,
-                    Record::Pending => self.pending_values += 1,
-                    Record::Other => {}
-                },
-                _ => {}
+            if g.node_type[v as usize] == node_kind::CLOSURE {
+                self.closure_values += 1;
             }
         }
-        *self
-            .value_classes
-            .entry(g.class_of[v as usize])
-            .or_default() += 1;
+        self.values.push(v);
     }
+    /// Work out what the values are: their classes, and which are callbacks or pending
+    /// requests.
+    pub fn classify(&mut self, g: &HeapGraph, names: &Names) {
+        self.function_values = 0;
+        self.pending_values = 0;
+        self.value_classes.clear();
+        for &v in &self.values {
+            if is_object_value(g, v) {
+                match g.node_type[v as usize] {
+                    node_kind::CLOSURE => self.function_values += 1,
+                    node_kind::OBJECT => match names.record_of(g, v) {
+                        Record::Callback => self.function_values += 1,
+                        Record::Pending => self.pending_values += 1,
+                        Record::Other => {}
+                    },
+                    _ => {}
+                }
+            }
+            *self
+                .value_classes
+                .entry(g.class_of[v as usize])
+                .or_default() += 1;
+        }
+    }
+}
+
+/// Whether a key may be data (cheaply, before its pattern is worked out): it has a digit,
+/// a separator, or is long.
+fn may_be_data(key: &str) -> bool {
+    key.len() >= 16
+        || key.bytes().any(|b| {
+            b.is_ascii_digit() || matches!(b, b':' | b'/' | b'@' | b'-' | b'.' | b' ' | b'_')
+        })
 }
 
 /// The collection shape of node `v`, by its class and type.
@@ -126,7 +162,11 @@ pub fn shape_of(g: &HeapGraph, v: u32) -> Option<Shape> {
     if g.node_type[v as usize] != node_kind::OBJECT {
         return None;
     }
-    let c = class(g, v);
+    shape_of_class(class(g, v))
+}
+
+/// The collection shape of an object of class `c`.
+fn shape_of_class(c: &str) -> Option<Shape> {
     match c {
         "Map" => Some(Shape::Map),
         "Set" => Some(Shape::Set),
@@ -243,10 +283,10 @@ pub fn entries(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> Entries {
                 out.count += 1;
                 if shape == Shape::Map && i + 1 < slots.len() && slots[i + 1].0 == slots[i].0 + 1 {
                     // Key and value of one entry.
-                    out.value(g, names, slots[i + 1].1);
+                    out.value(g, slots[i + 1].1);
                     i += 2;
                 } else {
-                    out.value(g, names, slots[i].1);
+                    out.value(g, slots[i].1);
                     i += 1;
                 }
             }
@@ -256,11 +296,36 @@ pub fn entries(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> Entries {
                 if g.edge_type[e] == edge_kind::ELEMENT {
                     out.count += 1;
                     out.targets.push(g.edge_to[e]);
-                    out.value(g, names, g.edge_to[e]);
+                    out.value(g, g.edge_to[e]);
                 }
             }
         }
         Shape::Dictionary => {
+            // First without any string work: a record of a class (a customer's fields) is
+            // most often not a dictionary, and is left at that.
+            let (mut keys, mut data_like) = (0u64, 0u64);
+            for e in edges(g, v) {
+                match g.edge_type[e] {
+                    edge_kind::PROPERTY if names.is_key(g, e) => {
+                        keys += 1;
+                        data_like += may_be_data(g.strings.get(g.edge_name[e])) as u64;
+                        out.value(g, g.edge_to[e]);
+                    }
+                    edge_kind::ELEMENT => {
+                        keys += 1;
+                        data_like += 1;
+                        out.value(g, g.edge_to[e]);
+                    }
+                    _ => {}
+                }
+            }
+            out.count = keys;
+            out.plain = class(g, v) == "Object";
+            let objects = out.object_values - out.closure_values;
+            if data_like * 2 < keys && !(out.plain && objects * 2 >= keys) {
+                // Neither data-like keys nor record values: not a dictionary.
+                return out;
+            }
             for e in edges(g, v) {
                 let keyed = match g.edge_type[e] {
                     edge_kind::PROPERTY if names.is_key(g, e) => {
@@ -275,9 +340,7 @@ pub fn entries(g: &HeapGraph, names: &Names, v: u32, shape: Shape) -> Entries {
                     _ => false,
                 };
                 if keyed {
-                    out.count += 1;
                     out.targets.push(g.edge_to[e]);
-                    out.value(g, names, g.edge_to[e]);
                 }
             }
         }
@@ -294,12 +357,18 @@ pub fn big_collections(
 ) -> Vec<(u32, Shape, Entries)> {
     let g = cx.graphs[i];
     let names = Names::of(g);
+    // The shape of every class, worked out once.
+    let shapes: Vec<Option<Shape>> = g.class_names.iter().map(|c| shape_of_class(c)).collect();
     let mut out = Vec::new();
     for &v in &cx.scan(i).collections {
-        let Some(shape) = shape_of(g, v) else {
+        let Some(shape) = shapes[g.class_of[v as usize] as usize] else {
             continue;
         };
-        if entries_upper_bound(g, &names, v, shape) < min_entries {
+        let bound = entries_upper_bound(g, &names, v, shape);
+        // Fewer entries than a small growth can be reported only for what they keep.
+        if bound < min_entries
+            || (bound < MIN_SMALL_GROWTH && g.retained_size[v as usize] < MIN_RETAINED_GROWTH)
+        {
             continue;
         }
         let e = entries(g, &names, v, shape);
@@ -383,11 +452,10 @@ impl Grown {
 
 /// Whether a collection is the runtime's own bookkeeping (Node's timer lists and queues):
 /// held by the runtime with no program scope on the way.
-fn runtime_owned(g: &HeapGraph, v: u32, o: &Owner) -> bool {
+fn runtime_owned(g: &HeapGraph, v: u32, (anchor, steps): &OwnerKey) -> bool {
     crate::trace::owner::is_runtime_node(g, v)
-        || (matches!(o.anchor, Anchor::Runtime | Anchor::RuntimeVariable)
-            && !o
-                .steps
+        || (matches!(anchor, Anchor::Runtime | Anchor::RuntimeVariable)
+            && !steps
                 .iter()
                 .skip(1)
                 .any(|s| s.edge_type == EdgeType::Context))
@@ -411,23 +479,36 @@ pub fn grown_collections(cx: &DetectCtx<'_>) -> Vec<Grown> {
         big.sort_by(|x, y| y.2.count.cmp(&x.2.count).then(x.0.cmp(&y.0)));
         big.truncate(MAX_TRACED);
     }
-    // One candidate per (shape, owner): the biggest.
-    let mut by_key: HashMap<(u8, HolderKey), (u32, Shape, Entries, Owner)> = HashMap::new();
+    // One candidate per (shape, owner): the biggest. Owners are keyed through one tracer,
+    // so the many collections of one path (each record's own array) cost one walk.
+    let mut tracer = crate::trace::Tracer::new(after);
+    let mut by_key: HashMap<(u8, OwnerKey), (u32, Shape, Entries)> = HashMap::new();
     for (v, shape, e) in big {
-        let o = crate::trace::owner::owner_of(after, v, cx.show_values);
+        let sig = tracer.signature(v);
+        let key = tracer.owner_key(sig);
         // The runtime's own bookkeeping is never the program's leak, and what only the
         // stack holds (a running function's local) is gone when the function returns.
-        if runtime_owned(after, v, &o) || o.anchor == Anchor::Stack {
+        if runtime_owned(after, v, &key) || key.0 == Anchor::Stack {
             continue;
         }
-        let key = (shape as u8, Holder::Path(o.clone()).key());
+        let key = (shape as u8, key);
         match by_key.get(&key) {
-            Some((_, _, old, _)) if old.count >= e.count => {}
+            Some((_, _, old)) if old.count >= e.count => {}
             _ => {
-                by_key.insert(key, (v, shape, e, o));
+                by_key.insert(key, (v, shape, e));
             }
         }
     }
+    let by_key: HashMap<(u8, HolderKey), (u32, Shape, Entries, Owner)> = by_key
+        .into_values()
+        .map(|(v, shape, e)| {
+            let o = crate::trace::owner::owner_of(after, v, cx.show_values);
+            (
+                (shape as u8, Holder::Path(o.clone()).key()),
+                (v, shape, e, o),
+            )
+        })
+        .collect();
     let mut cands: Vec<Cand> = by_key.into_iter().collect();
     cands.sort_by(|a, b| a.0.cmp(&b.0));
     let resolvable: Vec<bool> = cands
@@ -439,7 +520,8 @@ pub fn grown_collections(cx: &DetectCtx<'_>) -> Vec<Grown> {
     let earlier: Vec<Vec<Option<(u32, Entries)>>> =
         (0..last).map(|i| same_collections(cx, i, &cands)).collect();
     let mut out = Vec::new();
-    for (k, (_, (v, shape, a, o))) in cands.into_iter().enumerate() {
+    let names_after = Names::of(after);
+    for (k, (_, (v, shape, mut a, o))) in cands.into_iter().enumerate() {
         let Some(found) = earlier
             .iter()
             .map(|per| per.get(k))
@@ -454,6 +536,10 @@ pub fn grown_collections(cx: &DetectCtx<'_>) -> Vec<Grown> {
         let b = found[0].as_ref().map(|(_, e)| e);
         let b_count = b.map_or(0, |e| e.count);
         let grew = a.count.saturating_sub(b_count);
+        if grew < MIN_SUPPORTING_GROWTH {
+            continue;
+        }
+        a.classify(after, &names_after);
         let retained_before = found[0]
             .as_ref()
             .map_or(0, |(u, _)| cx.before().retained_size[*u as usize]);
@@ -513,7 +599,10 @@ pub fn grown_collections(cx: &DetectCtx<'_>) -> Vec<Grown> {
         });
     }
     let nodes: Vec<u32> = out.iter().map(|g| g.node).collect();
-    for (g, bytes) in out.iter_mut().zip(external_bytes(after, &nodes)) {
+    for (g, bytes) in out
+        .iter_mut()
+        .zip(external_bytes(after, &cx.scan(last).external, &nodes))
+    {
         g.external_bytes = bytes;
     }
     out
@@ -585,24 +674,17 @@ pub const EXTERNAL_CLASSES: &[&str] = &["system / JSArrayBufferData"];
 /// How far up the dominator tree an external store's holders are looked for.
 const MAX_DOMINATOR_WALK: usize = 10_000;
 
-/// For each of `nodes`, the bytes of external stores in its dominator subtree: one walk up
-/// the dominator tree from every store.
-pub fn external_bytes(g: &HeapGraph, nodes: &[u32]) -> Vec<u64> {
+/// For each of `nodes`, the bytes of external stores (`stores`, from the scan) in its
+/// dominator subtree: one walk up the dominator tree from every store.
+pub fn external_bytes(g: &HeapGraph, stores: &[u32], nodes: &[u32]) -> Vec<u64> {
     let mut out = vec![0u64; nodes.len()];
     if nodes.is_empty() {
         return out;
     }
-    let classes = util::class_ids(g, EXTERNAL_CLASSES);
-    if classes.is_empty() {
-        return out;
-    }
     let index: HashMap<u32, usize> = nodes.iter().enumerate().map(|(k, &v)| (v, k)).collect();
-    for v in 0..g.node_count() {
-        if !classes.contains(&g.class_of[v]) {
-            continue;
-        }
-        let size = g.self_size[v] as u64;
-        let mut x = v as u32;
+    for &v in stores {
+        let size = g.self_size[v as usize] as u64;
+        let mut x = v;
         for _ in 0..MAX_DOMINATOR_WALK {
             if let Some(&k) = index.get(&x) {
                 out[k] += size;

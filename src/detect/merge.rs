@@ -35,47 +35,93 @@ enum Relation {
     Unrelated,
 }
 
-fn relation(g: &HeapGraph, a: &Leak, b: &Leak) -> Relation {
-    let a_keys: Vec<_> = a.holders.iter().map(|h| h.key()).collect();
-    if b.holders.iter().any(|h| a_keys.contains(&h.key()))
-        || b.nodes.holders.iter().any(|n| a.nodes.holders.contains(n))
+/// A leak being merged, with what the relations ask of it worked out once: the set of its
+/// holders and kept nodes, and the dominator chain above each of its holders.
+struct Slot {
+    leak: Leak,
+    held: std::cell::OnceCell<HashSet<u32>>,
+    chains: std::cell::OnceCell<Vec<Vec<u32>>>,
+}
+
+impl Slot {
+    fn new(leak: Leak) -> Slot {
+        Slot {
+            leak,
+            held: Default::default(),
+            chains: Default::default(),
+        }
+    }
+    fn held(&self) -> &HashSet<u32> {
+        self.held.get_or_init(|| {
+            let n = &self.leak.nodes;
+            n.holders.iter().chain(&n.kept).copied().collect()
+        })
+    }
+    fn chains(&self, g: &HeapGraph) -> &[Vec<u32>] {
+        self.chains.get_or_init(|| {
+            self.leak
+                .nodes
+                .holders
+                .iter()
+                .map(|&h| {
+                    let mut chain = vec![h];
+                    let mut x = h;
+                    for _ in 0..MAX_DOMINATOR_WALK {
+                        let up = g.idom[x as usize];
+                        if up == x || x == g.root {
+                            break;
+                        }
+                        chain.push(up);
+                        x = up;
+                    }
+                    chain
+                })
+                .collect()
+        })
+    }
+    /// Fold `other` into this one, which stays the finding (see [`fold`]).
+    fn absorb(&mut self, other: Slot) {
+        fold(&mut self.leak, other.leak);
+        self.held = Default::default();
+    }
+    /// Put `lead` in this one's place and fold this one into it.
+    fn give_way(&mut self, lead: Slot) {
+        let old = std::mem::replace(self, lead);
+        self.absorb(old);
+    }
+}
+
+fn relation(g: &HeapGraph, a: &Slot, b: &Slot) -> Relation {
+    let a_keys: Vec<_> = a.leak.holders.iter().map(|h| h.key()).collect();
+    if b.leak.holders.iter().any(|h| a_keys.contains(&h.key()))
+        || b.leak
+            .nodes
+            .holders
+            .iter()
+            .any(|n| a.leak.nodes.holders.contains(n))
     {
         return Relation::Same;
     }
-    if inside(g, &b.nodes.holders, a) {
+    if inside(g, b, a) {
         return Relation::Inside;
     }
-    if inside(g, &a.nodes.holders, b) {
+    if inside(g, a, b) {
         return Relation::Contains;
     }
     Relation::Unrelated
 }
 
-/// Whether every one of `holders` sits inside what `outer` holds: among its kept nodes, or
-/// dominated by one of its holders.
-fn inside(g: &HeapGraph, holders: &[u32], outer: &Leak) -> bool {
-    if holders.is_empty() || outer.nodes.holders.is_empty() {
+/// Whether every holder of `inner` sits inside what `outer` holds: among its holders or
+/// kept nodes, or dominated by one of them.
+fn inside(g: &HeapGraph, inner: &Slot, outer: &Slot) -> bool {
+    if inner.leak.nodes.holders.is_empty() || outer.leak.nodes.holders.is_empty() {
         return false;
     }
-    let kept: HashSet<u32> = outer.nodes.kept.iter().copied().collect();
-    let outer_holders: HashSet<u32> = outer.nodes.holders.iter().copied().collect();
-    holders.iter().all(|&h| {
-        if kept.contains(&h) {
-            return true;
-        }
-        let mut x = h;
-        for _ in 0..MAX_DOMINATOR_WALK {
-            let up = g.idom[x as usize];
-            if up == x || x == g.root {
-                return false;
-            }
-            if outer_holders.contains(&up) || kept.contains(&up) {
-                return true;
-            }
-            x = up;
-        }
-        false
-    })
+    let held = outer.held();
+    inner
+        .chains(g)
+        .iter()
+        .all(|chain| chain.iter().any(|x| held.contains(x)))
 }
 
 /// Which of two leaks of one root cause tells it: a cause the program can act on
@@ -131,18 +177,18 @@ pub fn one_per_root_cause(g: &HeapGraph, mut leaks: Vec<Leak>) -> Vec<Leak> {
             .cmp(&(rank(b.kind), b.kind))
             .then(a.key().cmp(&b.key()))
     });
-    let mut out: Vec<Leak> = Vec::new();
+    let mut out: Vec<Slot> = Vec::new();
     'next: for l in leaks {
+        let l = Slot::new(l);
         for o in out.iter_mut() {
             let rel = relation(g, o, &l);
             if rel == Relation::Unrelated {
                 continue;
             }
-            if leads(&rel, &l, o) {
-                let other = std::mem::replace(o, l);
-                fold(o, other);
+            if leads(&rel, &l.leak, &o.leak) {
+                o.give_way(l);
             } else {
-                fold(o, l);
+                o.absorb(l);
             }
             continue 'next;
         }
@@ -156,11 +202,10 @@ pub fn one_per_root_cause(g: &HeapGraph, mut leaks: Vec<Leak>) -> Vec<Leak> {
             let rel = relation(g, &out[i], &out[j]);
             if rel != Relation::Unrelated {
                 let b = out.remove(j);
-                if leads(&rel, &b, &out[i]) {
-                    let a = std::mem::replace(&mut out[i], b);
-                    fold(&mut out[i], a);
+                if leads(&rel, &b.leak, &out[i].leak) {
+                    out[i].give_way(b);
                 } else {
-                    fold(&mut out[i], b);
+                    out[i].absorb(b);
                 }
                 j = i + 1;
             } else {
@@ -170,6 +215,8 @@ pub fn one_per_root_cause(g: &HeapGraph, mut leaks: Vec<Leak>) -> Vec<Leak> {
         i += 1;
     }
     // Supporting leaks that explain nothing else are not findings.
-    out.retain(|l| !l.nodes.supporting);
-    out
+    out.into_iter()
+        .map(|s| s.leak)
+        .filter(|l| !l.nodes.supporting)
+        .collect()
 }

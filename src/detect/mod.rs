@@ -140,6 +140,10 @@ pub fn detectors() -> Vec<Box<dyn Detector>> {
 /// and sort: most severe first, then by retained growth, then kind and holders.
 pub fn detect_all(cx: &DetectCtx<'_>) -> Vec<Leak> {
     use rayon::prelude::*;
+    // Every snapshot's scan first, on all cores.
+    (0..cx.snapshots()).into_par_iter().for_each(|i| {
+        cx.scan(i);
+    });
     let per_detector: Vec<Vec<Candidate>> = detectors()
         .par_iter()
         .map(|d| {

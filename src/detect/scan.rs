@@ -42,6 +42,9 @@ pub struct Scan {
     pub detached: Vec<u32>,
     /// jQuery's data objects: (target, the object under its `jQuery<digits>` expando).
     pub jquery_data: Vec<(u32, u32)>,
+    /// Memory kept outside the JS heap: ArrayBuffer backing stores
+    /// ([`super::collections::EXTERNAL_CLASSES`]).
+    pub external: Vec<u32>,
 }
 
 /// Whether a property name is jQuery's expando (`jQuery` and digits: its version and a
@@ -60,6 +63,7 @@ enum Cat {
     Promise,
     ListenerVector,
     Detached,
+    External,
 }
 
 /// Blink's per-event-type listener vector (class name prefix).
@@ -83,6 +87,8 @@ impl Scan {
                     Cat::ListenerVector
                 } else if c.starts_with("Detached ") {
                     Cat::Detached
+                } else if super::collections::EXTERNAL_CLASSES.contains(&c.as_str()) {
+                    Cat::External
                 } else {
                     Cat::None
                 }
@@ -105,6 +111,7 @@ impl Scan {
                 Cat::Timer => s.timers.push(v),
                 Cat::Observer => s.observers.push(v),
                 Cat::ListenerVector => s.listener_vectors.push(v),
+                Cat::External => s.external.push(v),
                 _ => {}
             }
             let (a, b) = (g.first_edge[i] as usize, g.first_edge[i + 1] as usize);

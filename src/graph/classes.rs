@@ -49,11 +49,18 @@ pub fn class_name(kind: u8, name: &str, detached: bool, type_names: &[String]) -
     }
 }
 
-/// `<div id="a" class="b">` → `<div>`; other names unchanged.
+/// `<div id="a" class="b">` → `<div>`; a scope named by its `ScopeInfo`'s node id
+/// (`system / Context / scope @46959`, Chromium) → `system / Context`, since the id differs
+/// in every process; other names unchanged.
 fn dom_base_name(name: &str) -> std::borrow::Cow<'_, str> {
     if name.starts_with('<') {
         if let Some(sp) = name.find(' ') {
             return format!("{}>", &name[..sp]).into();
+        }
+    }
+    if let Some(scope) = name.strip_prefix("system / Context / scope @") {
+        if scope.bytes().all(|b| b.is_ascii_digit()) {
+            return "system / Context".into();
         }
     }
     name.into()

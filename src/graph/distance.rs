@@ -8,6 +8,7 @@
 //! `(map descriptors)` arrays. Unreachable nodes get [`UNREACHABLE`]. Cost: one pass over
 //! the edges.
 
+use super::parents::visibility;
 use crate::input::v8::{edge_kind, node_kind, Strings};
 
 pub const UNREACHABLE: u32 = u32::MAX;
@@ -60,7 +61,9 @@ fn prefetch_ahead(g: &DistanceInput<'_>, queue: &[u32], head: usize, dist: &[u32
     }
 }
 
-pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
+/// Distances of every node; with `parents`, also the edge each node was reached by (the
+/// first found; `u32::MAX` for the root and unreached nodes), for the path tree's prefixes.
+pub fn compute_distances(g: &DistanceInput<'_>, mut parents: Option<&mut Vec<u32>>) -> Vec<u32> {
     let n = g.first_edge.len() - 1;
     let find = |s: &str| g.strings.position(s);
     let native_context = find("system / NativeContext");
@@ -81,6 +84,9 @@ pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
         }
     };
     let mut dist = vec![UNREACHABLE; n];
+    if let Some(p) = parents.as_deref_mut() {
+        *p = super::filled(n, u32::MAX);
+    }
     let mut queue: Vec<u32> = Vec::with_capacity(n);
     let r = g.root as usize;
     let mut user_roots = false;
@@ -90,11 +96,14 @@ pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
             || g.strings.get(g.node_name[t]) == "(Document DOM trees)";
         if user && dist[t] == UNREACHABLE && t != r {
             dist[t] = 1;
+            if let Some(p) = parents.as_deref_mut() {
+                p[t] = e as u32;
+            }
             queue.push(t as u32);
             user_roots = true;
         }
     }
-    let bfs = |queue: &mut Vec<u32>, dist: &mut Vec<u32>| {
+    let bfs = |queue: &mut Vec<u32>, dist: &mut Vec<u32>, mut parents: Option<&mut Vec<u32>>| {
         let mut head = 0;
         while head < queue.len() {
             prefetch_ahead(g, queue, head, dist);
@@ -103,20 +112,42 @@ pub fn compute_distances(g: &DistanceInput<'_>) -> Vec<u32> {
             let d = dist[v] + 1;
             for e in g.first_edge[v] as usize..g.first_edge[v + 1] as usize {
                 let w = g.edge_to[e] as usize;
-                if g.edge_type[e] == edge_kind::WEAK || dist[w] != UNREACHABLE || skip(v, e) {
+                let t = g.edge_type[e];
+                if t == edge_kind::WEAK || w == v || skip(v, e) {
+                    continue;
+                }
+                if dist[w] != UNREACHABLE {
+                    // Another retainer one layer up: the more readable edge, then the first,
+                    // is the parent (as `parents::path_parents` chooses).
+                    if dist[w] == d {
+                        if let Some(p) = parents.as_deref_mut() {
+                            let old = p[w] as usize;
+                            if old != u32::MAX as usize
+                                && (visibility(t), e) < (visibility(g.edge_type[old]), old)
+                            {
+                                p[w] = e as u32;
+                            }
+                        }
+                    }
                     continue;
                 }
                 dist[w] = d;
+                if let Some(p) = parents.as_deref_mut() {
+                    p[w] = e as u32;
+                }
                 queue.push(w as u32);
             }
         }
         queue.clear();
     };
-    bfs(&mut queue, &mut dist);
+    bfs(&mut queue, &mut dist, parents.as_deref_mut());
     if dist[r] == UNREACHABLE {
         dist[r] = if user_roots { SYSTEM_BASE } else { 0 };
     }
     queue.push(g.root);
-    bfs(&mut queue, &mut dist);
+    bfs(&mut queue, &mut dist, parents.as_deref_mut());
+    if let Some(p) = parents {
+        p[r] = u32::MAX;
+    }
     dist
 }

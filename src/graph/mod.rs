@@ -124,6 +124,12 @@ pub struct HeapGraph {
     scopes: std::sync::OnceLock<scopes::Scopes>,
     /// The retainer-path tree ([`paths::path_tree`]), built on first use.
     paths: std::sync::OnceLock<paths::PathTree>,
+    /// The distance search's parents, kept from the build for the path tree (taken by it).
+    plain_parents: std::sync::Mutex<Option<Vec<u32>>>,
+    /// How long the path tree took to build.
+    paths_time: std::sync::OnceLock<Duration>,
+    /// String ids looked up so far by [`HeapGraph::string_ids`].
+    string_ids: std::sync::Mutex<crate::fasthash::FastMap<String, Option<u32>>>,
 }
 
 impl HeapGraph {
@@ -132,10 +138,10 @@ impl HeapGraph {
         Self::build_with(s, false)
     }
 
-    /// [`HeapGraph::build`]; with `paths`, also the retainer-path parents (which
-    /// [`HeapGraph::path_parents`] otherwise computes on first use), on the core the
-    /// sequential retained-size sweep leaves free, and the edge-source index. For graphs
-    /// whose paths will be traced.
+    /// [`HeapGraph::build`]; with `paths`, also the edge-source index the retainer paths
+    /// read (built beside the DFS). For graphs whose paths will be traced; their path tree
+    /// is built on first use ([`HeapGraph::paths`]; a comparison builds both beside its
+    /// class diff).
     ///
     /// The dominators get only the retainers they read: the essential retainers of nodes
     /// with more than one (a fifth of a Node heap's nodes, two fifths of its edges),
@@ -222,7 +228,7 @@ impl HeapGraph {
                 dominators::SEMI_CHUNK,
             )
         });
-        let ((dom, t_dom), ((cls, distance), t_side)) = rayon::join(
+        let ((dom, t_dom), ((cls, (distance, plain)), t_side)) = rayon::join(
             || timed(|| dominators::finish(first)),
             || {
                 timed(|| {
@@ -233,40 +239,50 @@ impl HeapGraph {
                         &s.strings,
                         &s.node_type_names,
                     );
-                    let distance = distance::compute_distances(&distance::DistanceInput {
-                        root: s.root,
-                        first_edge: &first_edge,
-                        edge_to: &s.edge_to,
-                        edge_type: &s.edge_type,
-                        edge_name: &s.edge_name,
-                        node_type: &s.node_type,
-                        node_name: &s.node_name,
-                        strings: &s.strings,
-                    });
-                    (cls, distance)
+                    // For graphs whose paths will be traced, the search's parents too: the
+                    // path tree's prefixes ([`paths`]).
+                    let mut plain = Vec::new();
+                    let distance = distance::compute_distances(
+                        &distance::DistanceInput {
+                            root: s.root,
+                            first_edge: &first_edge,
+                            edge_to: &s.edge_to,
+                            edge_type: &s.edge_type,
+                            edge_name: &s.edge_name,
+                            node_type: &s.node_type,
+                            node_name: &s.node_name,
+                            strings: &s.strings,
+                        },
+                        paths.then_some(&mut plain),
+                    );
+                    (cls, (distance, plain))
                 })
             },
         );
-        let ((idom, retained, (class_stats, topmost)), t_stats) = timed(|| {
-            let retained = retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
-            drop(dom.order);
-            let stats = retained::compute_class_stats(
-                s.root,
-                &dom.idom,
-                &cls.class_of,
-                &s.self_size,
-                &retained,
-                cls.names.len(),
-            );
-            (dom.idom, retained, stats)
-        });
+        let (retained, (class_stats, topmost), t_stats) = {
+            let (v, t) = timed(|| {
+                let retained =
+                    retained::compute_retained_sizes(&s.self_size, &dom.idom, &dom.order);
+                drop(dom.order);
+                let stats = retained::compute_class_stats(
+                    s.root,
+                    &dom.idom,
+                    &cls.class_of,
+                    &s.self_size,
+                    &retained,
+                    cls.names.len(),
+                );
+                (retained, stats)
+            });
+            (v.0, v.1, t)
+        };
         timings.extend([
             ("dominators, first pass", t_first),
             ("dominators, link-eval", t_dom),
             ("classes + distances", t_side),
             ("retained + class totals", t_stats),
         ]);
-        let mut g = HeapGraph {
+        HeapGraph {
             node_type: s.node_type,
             node_name: s.node_name,
             node_id: s.node_id,
@@ -288,7 +304,7 @@ impl HeapGraph {
             node_type_names: s.node_type_names,
             edge_type_names: s.edge_type_names,
             distance,
-            idom,
+            idom: dom.idom,
             class_stats,
             topmost,
             retained_size: retained,
@@ -297,16 +313,39 @@ impl HeapGraph {
             timings,
             scopes: std::sync::OnceLock::new(),
             paths: std::sync::OnceLock::new(),
-        };
-        if paths {
-            let (_, t_paths) = timed(|| g.paths());
-            g.timings.push(("scopes + path tree", t_paths));
+            plain_parents: std::sync::Mutex::new(paths.then_some(plain)),
+            string_ids: Default::default(),
+            paths_time: std::sync::OnceLock::new(),
         }
-        g
+    }
+
+    /// How long the path tree took to build, once built (for `--timings`).
+    pub fn paths_time(&self) -> Option<Duration> {
+        self.paths_time.get().copied()
     }
 
     pub fn node_count(&self) -> usize {
         self.node_type.len()
+    }
+    /// The string index of each of `names` (`None` when absent). V8 writes each distinct
+    /// string once, so one index per name is enough. Names looked up before are remembered;
+    /// the others are found in one pass over the strings.
+    pub fn string_ids(&self, names: &[&str]) -> Vec<Option<u32>> {
+        let mut cache = self.string_ids.lock().unwrap_or_else(|e| e.into_inner());
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !cache.contains_key(*n))
+            .collect();
+        if !missing.is_empty() {
+            for (n, id) in missing.iter().zip(self.strings.positions(&missing)) {
+                cache.insert(n.to_string(), id);
+            }
+        }
+        names
+            .iter()
+            .map(|n| cache.get(*n).copied().flatten())
+            .collect()
     }
     /// The module and script scopes and global objects. Found once, on first use.
     pub fn scopes(&self) -> &scopes::Scopes {
@@ -315,8 +354,23 @@ impl HeapGraph {
     /// The retainer-path tree. Built once, on first use, by whichever caller comes first
     /// (the others wait).
     pub fn paths(&self) -> &paths::PathTree {
-        self.paths
-            .get_or_init(|| paths::path_tree(self, self.scopes()))
+        self.paths.get_or_init(|| {
+            let t = Instant::now();
+            let kept = self
+                .plain_parents
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take();
+            // Kept from the build, or (a graph loaded without paths) the plain parents'
+            // pass over the distances; a graph too big for that pass gets none (its user
+            // roots found in the middle of the graph then stay where the search finds them).
+            let plain = kept
+                .or_else(|| parents::path_parents(self))
+                .unwrap_or_default();
+            let tree = paths::path_tree(self, self.scopes(), &plain);
+            let _ = self.paths_time.set(t.elapsed());
+            tree
+        })
     }
     pub fn edge_count(&self) -> usize {
         self.edge_to.len()

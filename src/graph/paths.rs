@@ -21,13 +21,14 @@
 //!
 //! A user root found in the middle of the graph (a module scope held by its functions, a
 //! page's `Window` under `(Global handles)`) keeps the path DevTools would show to it (its
-//! *prefix*, from the plain breadth-first order of [`super::distance`]); the nodes of that
-//! prefix are pinned to it before the search starts, so the tree has no cycles.
+//! *prefix*, how it hangs: the parents the breadth-first search of [`super::distance`]
+//! found); the nodes of that prefix are pinned before the search starts, so the tree has no
+//! cycles. (Attaching such a root afterwards below a retainer it does not reach fails
+//! where it matters: a page's `Window` reaches its own native context, the only way to it.)
 //!
-//! Cost: one breadth-first pass over the edges, plus the plain parents' pass for the
-//! prefixes ([`super::parents`]).
+//! Cost: one breadth-first pass over the edges.
 
-use super::parents::{path_parents, visibility, NO_PARENT};
+use super::parents::{visibility, NO_PARENT};
 use super::scopes::{Owner, Scopes};
 use super::{BitSet, HeapGraph};
 use crate::input::v8::{edge_kind, node_kind};
@@ -121,15 +122,6 @@ struct Search<'g> {
 }
 
 impl Search<'_> {
-    fn pin(&mut self, v: u32, edge: u32) {
-        let i = v as usize;
-        if self.pinned.get(i) {
-            return;
-        }
-        self.pinned.set(i);
-        self.key[i] = WAITING;
-        self.parent[i] = edge;
-    }
     /// Start tier `t` at node `v` (reached by `edge`, for a node not seen yet).
     fn seed(&mut self, t: Tier, edge: u32, v: u32) {
         let i = v as usize;
@@ -143,40 +135,46 @@ impl Search<'_> {
             self.queue.push(v);
         }
     }
-    /// Breadth-first from the queued seeds, in tier `t`.
+    /// Breadth-first from the queued seeds, in tier `t`, one layer at a time (two layers in
+    /// memory, not a queue as long as the heap).
     fn run(&mut self, t: Tier) {
         let g = self.g;
-        let mut head = 0;
-        while head < self.queue.len() {
-            prefetch_ahead(g, &self.queue, head, &self.key);
-            let v = self.queue[head] as usize;
-            head += 1;
-            let next = self.key[v] + 1;
-            for e in g.first_edge[v]..g.first_edge[v + 1] {
-                let ty = g.edge_type[e as usize];
-                let w = g.edge_to[e as usize] as usize;
-                if ty == edge_kind::WEAK || w == v {
-                    continue;
-                }
-                let k = self.key[w];
-                if k == UNSEEN || k == WAITING {
-                    self.key[w] = next;
-                    self.tier[w] = t as u8;
-                    if k == UNSEEN {
-                        self.parent[w] = e;
+        let mut layer = std::mem::take(&mut self.queue);
+        let mut next_layer: Vec<u32> = Vec::new();
+        while !layer.is_empty() {
+            for head in 0..layer.len() {
+                prefetch_ahead(g, &layer, head, &self.key);
+                let v = layer[head] as usize;
+                let next = self.key[v] + 1;
+                for e in g.first_edge[v]..g.first_edge[v + 1] {
+                    let ty = g.edge_type[e as usize];
+                    let w = g.edge_to[e as usize] as usize;
+                    if ty == edge_kind::WEAK || w == v {
+                        continue;
                     }
-                    self.queue.push(w as u32);
-                } else if k == next && !self.pinned.get(w) {
-                    // Another retainer one layer up in this tier: the more readable edge wins.
-                    let p = self.parent[w];
-                    let better = (visibility(ty), e) < (visibility(g.edge_type[p as usize]), p);
-                    if better {
-                        self.parent[w] = e;
+                    let k = self.key[w];
+                    if k == UNSEEN || k == WAITING {
+                        self.key[w] = next;
+                        self.tier[w] = t as u8;
+                        if k == UNSEEN {
+                            self.parent[w] = e;
+                        }
+                        next_layer.push(w as u32);
+                    } else if k == next && !self.pinned.get(w) {
+                        // Another retainer one layer up in this tier: the more readable
+                        // edge wins.
+                        let p = self.parent[w];
+                        let better = (visibility(ty), e) < (visibility(g.edge_type[p as usize]), p);
+                        if better {
+                            self.parent[w] = e;
+                        }
                     }
                 }
             }
+            layer.clear();
+            std::mem::swap(&mut layer, &mut next_layer);
         }
-        self.queue.clear();
+        self.queue = layer;
     }
 }
 
@@ -231,29 +229,20 @@ fn is_frame(g: &HeapGraph, v: u32) -> bool {
         || g.node(v).name().starts_with("system / Context")
 }
 
-/// Build the path tree of `g` (see the module comment).
-pub fn path_tree(g: &HeapGraph, scopes: &Scopes) -> PathTree {
-    path_tree_with_keys(g, scopes).0
+/// Build the path tree of `g` (see the module comment). `plain` is the distance search's
+/// parent edge of every node ([`super::distance::compute_distances`]).
+pub fn path_tree(g: &HeapGraph, scopes: &Scopes, plain: &[u32]) -> PathTree {
+    path_tree_with_keys(g, scopes, plain).0
 }
 
 /// [`path_tree`], and the search key of every node: `tier << 28 | depth` (`u32::MAX` for
 /// nodes no path reaches), for tests that check the search.
-pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes) -> (PathTree, Vec<u32>) {
+pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes, plain: &[u32]) -> (PathTree, Vec<u32>) {
     let n = g.node_count();
-    let mut s = Search {
-        g,
-        key: super::filled(n, UNSEEN),
-        parent: super::filled(n, NO_PARENT),
-        tier: super::filled(n, Tier::Unreached as u8),
-        pinned: BitSet::new(n),
-        queue: Vec::with_capacity(n),
-    };
     let root = g.root;
-    s.pin(root, NO_PARENT);
-    s.key[root as usize] = 0;
-    s.tier[root as usize] = Tier::User as u8;
-    // The synthetic roots under the root and under `(GC roots)`, pinned to their edges;
+    // The synthetic roots under the root and under `(GC roots)` are pinned to their edges;
     // their edges are the seeds of their tiers.
+    let mut pins: Vec<(u32, u32)> = vec![(root, NO_PARENT)];
     let mut seeds: [Vec<(u32, u32)>; 5] = Default::default();
     let mut synthetic: Vec<(u32, Tier)> = Vec::new();
     for (e, c) in g.node(root).edges() {
@@ -262,13 +251,13 @@ pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes) -> (PathTree, Vec<u32
             continue;
         }
         if c.kind() == node_kind::SYNTHETIC {
-            s.pin(ci, e);
+            pins.push((ci, e));
             if c.name() == "(GC roots)" {
                 for (f, d) in c.edges() {
                     if d.kind() == node_kind::SYNTHETIC
                         && g.edge_type[f as usize] != edge_kind::WEAK
                     {
-                        s.pin(d.i, f);
+                        pins.push((d.i, f));
                         synthetic.push((d.i, synthetic_tier(d.name())));
                     }
                 }
@@ -296,7 +285,8 @@ pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes) -> (PathTree, Vec<u32
             seeds[tier as usize].push((e, t.i));
         }
     }
-    // User roots that hang in the middle of the graph keep the prefix DevTools shows.
+    // User roots that hang in the middle of the graph keep the prefix DevTools shows: the
+    // distance search's parents give it, and its nodes are pinned.
     let mut floating: Vec<u32> = scopes
         .globals
         .iter()
@@ -310,29 +300,43 @@ pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes) -> (PathTree, Vec<u32
         )
         // An ES module's exported bindings live in cells, not in its scope.
         .chain(scopes.export_cells.keys().copied())
-        .filter(|&v| !s.pinned.get(v as usize))
         .collect();
     floating.sort_unstable_by_key(|&v| (g.distance[v as usize], v));
     floating.dedup();
-    if !floating.is_empty() {
-        if let Some(plain) = path_parents(g) {
-            for &v in &floating {
-                let mut x = v;
-                while !s.pinned.get(x as usize) {
-                    let e = plain[x as usize];
-                    s.pin(x, e);
-                    if e == NO_PARENT {
-                        break;
-                    }
-                    x = g.edge_source(e);
-                }
+    let mut pinned = BitSet::new(n);
+    for &(v, _) in &pins {
+        pinned.set(v as usize);
+    }
+    floating.retain(|&v| !pinned.get(v as usize));
+    if plain.len() != n {
+        floating.clear();
+    }
+    for &v in &floating {
+        let mut x = v;
+        while !pinned.get(x as usize) {
+            let e = plain[x as usize];
+            pinned.set(x as usize);
+            pins.push((x, e));
+            if e == NO_PARENT {
+                break;
             }
-        } else {
-            // Too many edges for the plain parents' pass: these roots stay where the
-            // search finds them.
-            floating.clear();
+            x = g.edge_source(e);
         }
     }
+    let mut s = Search {
+        g,
+        key: super::filled(n, UNSEEN),
+        parent: super::filled(n, NO_PARENT),
+        tier: super::filled(n, Tier::Unreached as u8),
+        pinned,
+        queue: Vec::new(),
+    };
+    for &(v, e) in &pins {
+        s.key[v as usize] = WAITING;
+        s.parent[v as usize] = e;
+    }
+    s.key[root as usize] = 0;
+    s.tier[root as usize] = Tier::User as u8;
     for t in [
         Tier::User,
         Tier::Embedder,

@@ -35,6 +35,7 @@ pub struct Vocab {
     pub this: Option<u32>,
     pub extension: Option<u32>,
     pub value: Option<u32>,
+    pub exports: Option<u32>,
 }
 
 impl Vocab {
@@ -53,6 +54,7 @@ impl Vocab {
                 "this",
                 "extension",
                 "value",
+                "exports",
             ],
         );
         Vocab {
@@ -67,6 +69,7 @@ impl Vocab {
             this: ids[8],
             extension: ids[9],
             value: ids[10],
+            exports: ids[11],
         }
     }
 }
@@ -74,21 +77,7 @@ impl Vocab {
 /// The string index of each of `names` in `g` (`None` when absent): one pass over the
 /// strings. V8 writes each distinct string once, so one index per name is enough.
 pub fn string_ids(g: &HeapGraph, names: &[&str]) -> Vec<Option<u32>> {
-    let mut out = vec![None; names.len()];
-    let mut left = names.len();
-    for i in 0..g.strings.len() as u32 {
-        let s = g.strings.get(i);
-        for (k, n) in names.iter().enumerate() {
-            if out[k].is_none() && s.len() == n.len() && s == *n {
-                out[k] = Some(i);
-                left -= 1;
-            }
-        }
-        if left == 0 {
-            break;
-        }
-    }
-    out
+    g.string_ids(names)
 }
 
 /// Whose code a scope or object is.
@@ -135,6 +124,17 @@ pub struct Scopes {
     pub script_of_id: FastMap<u32, u32>,
     /// ES module exports: the `Cell` of each exported binding and the string id of its name.
     pub export_cells: FastMap<u32, u32>,
+    /// What each class is, for the owner rule (`role` bits), by class index.
+    class_roles: Vec<u8>,
+}
+
+/// Bits of `Scopes::class_roles`.
+mod role {
+    pub const GLOBAL: u8 = 1;
+    pub const MODULE: u8 = 2;
+    pub const DOM: u8 = 4;
+    pub const CONTEXT: u8 = 8;
+    pub const RUNTIME: u8 = 16;
 }
 
 impl Scopes {
@@ -149,8 +149,32 @@ impl Scopes {
             || g.node(g.root).edges().any(|(e, t)| {
                 g.edge_type[e as usize] == edge_kind::SHORTCUT && t.name() == "global"
             });
+        let class_roles = g
+            .class_names
+            .iter()
+            .map(|c| {
+                let mut r = 0;
+                if is_global_class(c) {
+                    r |= role::GLOBAL;
+                }
+                if c == "Module" {
+                    r |= role::MODULE;
+                }
+                if crate::trace::owner::is_dom_class(c) {
+                    r |= role::DOM;
+                }
+                if c.starts_with("system / Context") {
+                    r |= role::CONTEXT;
+                }
+                if crate::trace::owner::RUNTIME_CLASSES.contains(&c.as_str()) {
+                    r |= role::RUNTIME;
+                }
+                r
+            })
+            .collect();
         let mut s = Scopes {
             vocab,
+            class_roles,
             ..Default::default()
         };
         // Script ids of the closures that have a location.
@@ -163,7 +187,6 @@ impl Scopes {
         let mut checked: FastMap<u32, bool> = FastMap::default();
         let mut runtime_script: FastMap<u32, bool> = FastMap::default();
         // Per class and per name string: one lookup per node, no string work.
-        let global_class: Vec<bool> = g.class_names.iter().map(|c| is_global_class(c)).collect();
         let names = string_ids(
             g,
             &["system / SourceTextModule", "system / ScriptContextTable"],
@@ -201,7 +224,7 @@ impl Scopes {
                     }
                 }
             } else if (kind == node_kind::OBJECT || kind == node_kind::NATIVE)
-                && global_class[g.class_of[v as usize] as usize]
+                && s.is_global_class(g.class_of[v as usize])
             {
                 s.globals.push(v);
             } else if Some(g.node_name[v as usize]) == module_name {
@@ -216,6 +239,32 @@ impl Scopes {
             }
         }
         s
+    }
+
+    fn has_role(&self, class: u32, r: u8) -> bool {
+        self.class_roles
+            .get(class as usize)
+            .is_some_and(|&x| x & r != 0)
+    }
+    /// Whether class index `class` is a global object's (`global`, `Window …`).
+    pub fn is_global_class(&self, class: u32) -> bool {
+        self.has_role(class, role::GLOBAL)
+    }
+    /// Whether class index `class` is CommonJS's `Module`.
+    pub fn is_module_class(&self, class: u32) -> bool {
+        self.has_role(class, role::MODULE)
+    }
+    /// Whether class index `class` is a DOM node's (or a global's), not an embedder internal.
+    pub fn is_dom_class(&self, class: u32) -> bool {
+        self.has_role(class, role::DOM)
+    }
+    /// Whether class index `class` is a scope (`system / Context…`).
+    pub fn is_context_class(&self, class: u32) -> bool {
+        self.has_role(class, role::CONTEXT)
+    }
+    /// Whether class index `class` is one of the runtime's bookkeeping classes.
+    pub fn is_runtime_class(&self, class: u32) -> bool {
+        self.has_role(class, role::RUNTIME)
     }
 
     /// The exported bindings of an ES module: its first field is the table of its exports

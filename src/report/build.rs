@@ -153,6 +153,18 @@ pub fn compact_path_text(steps: &[PathStep], owner_start: usize) -> String {
     }
 }
 
+/// The class diff of two snapshots, with their path trees built beside it (the paths and
+/// the detectors need them; the diff does not).
+fn compare_and_trace(before: &HeapGraph, after: &HeapGraph) -> Comparison {
+    rayon::join(
+        || diff::compare(before, after),
+        || {
+            rayon::join(|| before.paths(), || after.paths());
+        },
+    )
+    .0
+}
+
 pub fn snapshot_info(path: &str, g: &HeapGraph) -> SnapshotInfo {
     SnapshotInfo {
         path: path.to_string(),
@@ -263,7 +275,7 @@ impl Report {
         after: &HeapGraph,
         opts: &ReportOptions,
     ) -> Report {
-        let cmp = diff::compare(before, after);
+        let cmp = compare_and_trace(before, after);
         let mut r = Report::empty(
             Mode::Comparison,
             vec![
@@ -395,7 +407,7 @@ impl Report {
             .enumerate()
             .map(|(i, g)| SeriesPoint::of(&paths[i + 1], g, i == 0))
             .collect();
-        let mut cmp = diff::compare(first, last);
+        let mut cmp = compare_and_trace(first, last);
         let mut snapshots = vec![snapshot_info(&paths[0], first)];
         snapshots.extend(middle.iter().map(|p| p.info.clone()));
         snapshots.push(snapshot_info(&paths[n - 1], last));

@@ -93,8 +93,9 @@ pub struct Tracer<'g> {
     pattern_of_string: FastMap<u32, u32>,
     /// For each signature: (parent signature, step id, repeated).
     nodes: Vec<(u32, u32, bool)>,
-    /// For each signature, a node whose path it is (its owner stands for all of them).
-    reps: Vec<u32>,
+    /// For each signature, what its last step is to the owner rule ([`owner::step_role`]),
+    /// decided on the first node whose path it is.
+    roles: Vec<owner::StepRole>,
     /// The owner key of each signature asked for.
     owner_keys: FastMap<u32, OwnerKey>,
     /// Signature of every node traced so far ([`UNTRACED`] otherwise).
@@ -135,7 +136,7 @@ impl<'g> Tracer<'g> {
             pattern_ids: HashMap::new(),
             pattern_of_string: FastMap::default(),
             nodes: vec![(ROOT_SIG, u32::MAX, false)],
-            reps: vec![g.root],
+            roles: vec![owner::StepRole::Name],
             owner_keys: FastMap::default(),
             memo: Memo::new(g.node_count()),
             example_edge: Vec::new(),
@@ -209,7 +210,8 @@ impl<'g> Tracer<'g> {
         let s = *self.ids.entry((sig, step)).or_insert(next);
         if s == next {
             self.nodes.push((sig, step, false));
-            self.reps.push(node);
+            let src = self.g.edge_source(e);
+            self.roles.push(owner::step_role(self.g, e, src, node));
         }
         s
     }
@@ -341,7 +343,8 @@ impl<'g> Tracer<'g> {
     }
 
     /// The owner part of a signature's path (see [`owner`]), as typed data comparable
-    /// across snapshots and processes: the owner of one node with this path.
+    /// across snapshots and processes: the signature's steps up from its end to the first
+    /// whose role anchors an owner, by the same rule as [`owner::owner_of`].
     pub fn owner_key(&mut self, sig: u32) -> OwnerKey {
         if sig == UNREACHABLE_SIG || sig == ROOT_SIG {
             return (Anchor::Unnamed, Vec::new());
@@ -349,8 +352,50 @@ impl<'g> Tracer<'g> {
         if let Some(k) = self.owner_keys.get(&sig) {
             return k.clone();
         }
-        let o = owner::owner_of(self.g, self.reps[sig as usize], false);
-        let k = (o.anchor, o.steps.iter().map(PathStep::key).collect());
+        let mut up: Vec<StepKey> = Vec::new();
+        let mut s = sig;
+        let anchor = loop {
+            if s == ROOT_SIG {
+                break Anchor::Unnamed;
+            }
+            let (parent, step, _) = self.nodes[s as usize];
+            let (t, pattern, class) = self.steps[step as usize];
+            let key = StepKey {
+                edge_type: EdgeType::of(t),
+                edge: self.patterns[pattern as usize].clone(),
+                node: self.g.class_names[class as usize].clone(),
+            };
+            match self.roles[s as usize] {
+                owner::StepRole::Name => up.push(key),
+                owner::StepRole::Anchor(a) => {
+                    up.push(key);
+                    break a;
+                }
+                owner::StepRole::AnchorBelow(a) => {
+                    if up.is_empty() {
+                        up.push(key);
+                    }
+                    break a;
+                }
+                owner::StepRole::Export(name) => {
+                    up.push(StepKey {
+                        edge_type: EdgeType::Context,
+                        edge: self.g.strings.get(name).to_string(),
+                        ..key
+                    });
+                    break Anchor::Variable;
+                }
+            }
+            if up.len() >= owner::MAX_OWNER_WALK {
+                break Anchor::Unnamed;
+            }
+            s = parent;
+        };
+        up.reverse();
+        if matches!(anchor, Anchor::Unnamed | Anchor::Stack) && up.len() > owner::UNANCHORED_STEPS {
+            up.drain(..up.len() - owner::UNANCHORED_STEPS);
+        }
+        let k = (anchor, up);
         self.owner_keys.insert(sig, k.clone());
         k
     }

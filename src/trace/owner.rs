@@ -24,6 +24,7 @@
 
 use super::names::edge_pattern;
 use crate::graph::scopes::{is_global_class, Owner as Whose};
+
 use crate::graph::{BitSet, HeapGraph};
 use crate::input::v8::{edge_kind, node_kind};
 use crate::model::{Anchor, EdgeType, Owner, PathStep};
@@ -65,22 +66,78 @@ pub fn is_dom_class(class: &str) -> bool {
 /// Whether node `v` is the runtime's bookkeeping (see [`RUNTIME_CLASSES`]), a scope of the
 /// runtime's code, or an embedder internal.
 pub fn is_runtime_node(g: &HeapGraph, v: u32) -> bool {
-    let class = g.node(v).class_name();
+    let scopes = g.scopes();
+    let class = g.class_of[v as usize];
     match g.node_type[v as usize] {
-        node_kind::NATIVE => !is_dom_class(class),
+        node_kind::NATIVE => !scopes.is_dom_class(class),
         node_kind::HIDDEN | node_kind::CODE | node_kind::OBJECT_SHAPE => true,
-        node_kind::OBJECT if class.starts_with("system / Context") => {
-            g.scopes().scope_owner(g, v) == Some(Whose::Runtime)
+        node_kind::OBJECT if scopes.is_context_class(class) => {
+            scopes.scope_owner(g, v) == Some(Whose::Runtime)
         }
-        node_kind::OBJECT => RUNTIME_CLASSES.contains(&class),
+        node_kind::OBJECT => scopes.is_runtime_class(class),
         _ => false,
     }
+}
+
+/// What one step of a path — edge `e` from `src` into `x` — is to the owner rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepRole {
+    /// Part of the owner's name: the walk goes on above it.
+    Name,
+    /// The anchor: the owner's name starts with this step.
+    Anchor(Anchor),
+    /// The owner's name starts right below this step (a CommonJS module's `exports`).
+    AnchorBelow(Anchor),
+    /// An ES module export: the anchor, named by the export (string id), not by the cell's
+    /// edge.
+    Export(u32),
+}
+
+/// The role of edge `e` (from `src`) into `x` in the owner rule (see the module comment).
+/// Local to the step, so the tracer can decide it once per distinct path prefix.
+pub fn step_role(g: &HeapGraph, e: u32, src: u32, x: u32) -> StepRole {
+    let scopes = g.scopes();
+    if g.node_type[src as usize] == node_kind::SYNTHETIC {
+        return StepRole::Anchor(if g.paths().tier(x).is_transient() {
+            Anchor::Stack
+        } else {
+            Anchor::Unnamed
+        });
+    }
+    let ty = g.edge_type[e as usize];
+    let name = g.edge_name[e as usize];
+    if ty == edge_kind::CONTEXT {
+        if Some(name) == scopes.vocab.this {
+            return StepRole::Anchor(Anchor::Instance);
+        }
+        match scopes.top_level_owner(src) {
+            Some(Whose::Program) => return StepRole::Anchor(Anchor::Variable),
+            Some(Whose::Runtime) => return StepRole::Anchor(Anchor::RuntimeVariable),
+            None => {}
+        }
+    }
+    if let Some(&export) = scopes.export_cells.get(&src) {
+        return StepRole::Export(export);
+    }
+    if ty == edge_kind::PROPERTY {
+        let class = g.class_of[src as usize];
+        if scopes.is_global_class(class) {
+            return StepRole::Anchor(Anchor::Global);
+        }
+        if scopes.is_module_class(class) && Some(name) == scopes.vocab.exports {
+            // What a CommonJS module exports is named by the export (`exports.poller`).
+            return StepRole::AnchorBelow(Anchor::Export);
+        }
+    }
+    if is_runtime_node(g, src) {
+        return StepRole::Anchor(Anchor::Runtime);
+    }
+    StepRole::Name
 }
 
 /// The owner of node `v`: its anchor and the typed steps from the anchor down to `v`
 /// (repeated steps folded, as paths are). `show_values` adds real names as examples.
 pub fn owner_of(g: &HeapGraph, v: u32, show_values: bool) -> Owner {
-    let scopes = g.scopes();
     let tree = g.paths();
     // (edge into x, x), walking up from v.
     let mut up: Vec<(u32, u32)> = Vec::new();
@@ -93,55 +150,23 @@ pub fn owner_of(g: &HeapGraph, v: u32, show_values: bool) -> Owner {
             break Anchor::Unnamed;
         }
         let src = g.edge_source(e);
-        if g.node_type[src as usize] == node_kind::SYNTHETIC {
-            up.push((e, x));
-            break if tree.tier(x).is_transient() {
-                Anchor::Stack
-            } else {
-                Anchor::Unnamed
-            };
-        }
-        let ty = g.edge_type[e as usize];
-        let name = g.edge_name[e as usize];
-        if ty == edge_kind::CONTEXT {
-            if Some(name) == scopes.vocab.this {
+        match step_role(g, e, src, x) {
+            StepRole::Name => up.push((e, x)),
+            StepRole::Anchor(a) => {
                 up.push((e, x));
-                break Anchor::Instance;
+                break a;
             }
-            match scopes.top_level_owner(src) {
-                Some(Whose::Program) => {
+            StepRole::AnchorBelow(a) => {
+                if up.is_empty() {
                     up.push((e, x));
-                    break Anchor::Variable;
                 }
-                Some(Whose::Runtime) => {
-                    up.push((e, x));
-                    break Anchor::RuntimeVariable;
-                }
-                None => {}
+                break a;
             }
-        }
-        if let Some(&name) = scopes.export_cells.get(&src) {
-            up.push((e, x));
-            export = Some(name);
-            break Anchor::Variable;
-        }
-        if ty == edge_kind::PROPERTY && is_global_class(g.node(src).class_name()) {
-            up.push((e, x));
-            break Anchor::Global;
-        }
-        if ty == edge_kind::PROPERTY
-            && g.node(src).class_name() == "Module"
-            && g.strings.get(name) == "exports"
-        {
-            // What a CommonJS module exports is named by the export (`exports.poller`).
-            if up.is_empty() {
+            StepRole::Export(name) => {
                 up.push((e, x));
+                export = Some(name);
+                break Anchor::Variable;
             }
-            break Anchor::Export;
-        }
-        up.push((e, x));
-        if is_runtime_node(g, src) {
-            break Anchor::Runtime;
         }
         if up.len() >= MAX_OWNER_WALK {
             break Anchor::Unnamed;

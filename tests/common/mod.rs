@@ -212,6 +212,9 @@ impl Plain {
             "object" | "native" => {
                 let base = match (name.starts_with('<'), name.find(' ')) {
                     (true, Some(sp)) => format!("{}>", &name[..sp]),
+                    _ if name.starts_with("system / Context / scope @") => {
+                        "system / Context".to_string()
+                    }
                     _ => name.clone(),
                 };
                 if self.detached[i] {

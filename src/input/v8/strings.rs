@@ -35,6 +35,47 @@ impl Strings {
         &self.data[start..self.ends[i]]
     }
     /// The first string equal to `s`: lengths are compared first, bytes only where they match.
+    /// The index of the first string equal to each of `names` (`None` when absent): one
+    /// pass over the ends, comparing bytes only where a length matches.
+    pub fn positions(&self, names: &[&str]) -> Vec<Option<u32>> {
+        let mut out = vec![None; names.len()];
+        let mut left = names.len();
+        // Lengths of the names wanted (a bit per length below 256; longer ones checked
+        // one by one).
+        let mut lens = [0u64; 4];
+        let mut long = false;
+        for n in names {
+            if n.len() < 256 {
+                lens[n.len() >> 6] |= 1 << (n.len() & 63);
+            } else {
+                long = true;
+            }
+        }
+        let data = self.data.as_bytes();
+        let mut start = 0;
+        for (i, &end) in self.ends.iter().enumerate() {
+            let len = end - start;
+            let wanted = if len < 256 {
+                lens[len >> 6] & (1 << (len & 63)) != 0
+            } else {
+                long
+            };
+            if wanted {
+                let s = &data[start..end];
+                for (k, n) in names.iter().enumerate() {
+                    if out[k].is_none() && n.as_bytes() == s {
+                        out[k] = Some(i as u32);
+                        left -= 1;
+                    }
+                }
+                if left == 0 {
+                    break;
+                }
+            }
+            start = end;
+        }
+        out
+    }
     pub fn position(&self, s: &str) -> Option<u32> {
         let mut start = 0;
         for (i, &end) in self.ends.iter().enumerate() {
@@ -352,6 +393,21 @@ mod tests {
         assert_eq!(st.position("bab ab"), Some(3));
         assert_eq!(st.position("b"), None);
         assert_eq!(st.containing(b"abxab").count(), 0);
+        // Several at once, each the first of its kind, the slow way's answer.
+        let long = "l".repeat(300);
+        let st = Strings::from_vec(
+            ["x", "ab", &long, "ab", "table", ""]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        );
+        let names = ["ab", "table", "", "missing", long.as_str(), "x"];
+        let slow: Vec<Option<u32>> = names.iter().map(|n| st.position(n)).collect();
+        assert_eq!(st.positions(&names), slow);
+        assert_eq!(
+            st.positions(&names),
+            vec![Some(1), Some(4), Some(5), None, Some(2), Some(0)]
+        );
     }
 
     #[test]
