@@ -13,6 +13,7 @@
 //! Paths are grouped and matched across snapshots by their owner part ([`owner`]), as typed
 //! steps.
 
+mod keys;
 pub mod names;
 pub mod owner;
 
@@ -636,21 +637,43 @@ pub fn class_paths_in_parts(
         .collect();
     let (mut after_parts, mut before_parts): (Vec<_>, Vec<_>) =
         traced.into_iter().partition(|(k, _)| *k == 0);
+    // Every signature's full path and owner key as integers, shared by all parts of both
+    // snapshots; then the step keys ranked, for the orders below.
+    let mut keys = keys::Keys::new();
+    let mut intern = |parts: &mut Vec<(usize, Traced)>, full: bool| -> Vec<keys::TracerKeys> {
+        parts
+            .iter_mut()
+            .map(|(_, (t, aggs))| {
+                let mut tk = keys::Keys::for_tracer(t);
+                for sig in aggs.iter().flat_map(|m| m.keys()) {
+                    if full {
+                        keys.path(t, &mut tk, *sig);
+                    }
+                    keys.owner(t, &mut tk, *sig);
+                }
+                tk
+            })
+            .collect()
+    };
+    let mut after_keys = intern(&mut after_parts, true);
+    let mut before_keys = intern(&mut before_parts, false);
+    keys.rank_steps();
     let mut out = HashMap::new();
     for (slot, &row) in selected.iter().enumerate() {
         // Group by owner key; each group is shown by its most common full path (ties: the
         // first in step order).
-        let mut before_by_key: HashMap<OwnerKey, Agg> = HashMap::new();
-        for (_, (t, aggs)) in before_parts.iter_mut() {
+        let mut before_by_key: FastMap<u32, Agg> = FastMap::default();
+        for ((_, (t, aggs)), tk) in before_parts.iter().zip(&mut before_keys) {
             for (&sig, a) in &aggs[slot] {
-                before_by_key.entry(t.owner_key(sig)).or_default().add(a);
+                let owner = keys.owner(t, tk, sig);
+                before_by_key.entry(owner).or_default().add(a);
             }
         }
         // The same full path may have a signature in several parts: merge those first.
-        let mut by_path: HashMap<Vec<StepKey>, (Agg, (usize, u32))> = HashMap::new();
-        for (p, (_, (t, aggs))) in after_parts.iter().enumerate() {
+        let mut by_path: FastMap<u32, (Agg, (usize, u32))> = FastMap::default();
+        for (p, ((_, (t, aggs)), tk)) in after_parts.iter().zip(&mut after_keys).enumerate() {
             for (&sig, a) in &aggs[slot] {
-                let full: Vec<StepKey> = t.steps(sig, false).iter().map(PathStep::key).collect();
+                let full = keys.path(t, tk, sig);
                 by_path
                     .entry(full)
                     .or_insert((Agg::default(), (p, sig)))
@@ -658,25 +681,28 @@ pub fn class_paths_in_parts(
                     .add(a);
             }
         }
-        type Group = (Agg, (usize, u32), Vec<StepKey>, u64);
-        let mut after_by_key: HashMap<OwnerKey, Group> = HashMap::new();
+        type Group = (Agg, (usize, u32), Vec<u32>, u64);
+        let mut after_by_key: FastMap<u32, Group> = FastMap::default();
         for (full, (a, (p, sig))) in by_path {
-            let key = after_parts[p].1 .0.owner_key(sig);
+            let key = keys.owner(&after_parts[p].1 .0, &mut after_keys[p], sig);
             let e = after_by_key
                 .entry(key)
                 .or_insert((Agg::default(), (p, sig), Vec::new(), 0));
             e.0.add(&a);
             let weight = a.new_count.max(a.count);
-            if weight > e.3 || (weight == e.3 && full < e.2) {
-                e.1 = (p, sig);
-                e.2 = full;
-                e.3 = weight;
+            if weight >= e.3 {
+                let ranks = keys.path_ranks(full);
+                if weight > e.3 || ranks < e.2 {
+                    e.1 = (p, sig);
+                    e.2 = ranks;
+                    e.3 = weight;
+                }
             }
         }
-        let mut groups: Vec<(OwnerKey, Group)> = after_by_key.into_iter().collect();
-        groups.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut paths: Vec<(PathRow, OwnerKey)> = Vec::new();
-        for (key, (a, (p, sig), _, _)) in groups {
+        let groups: Vec<(u32, Group)> = after_by_key.into_iter().collect();
+        // Rank every group, then spell out only the paths that are shown.
+        let mut ranked: Vec<(Agg, Agg, u64, u64, (usize, u32), u32)> = Vec::new();
+        for (key, (a, at, _, _)) in groups {
             let b = before_by_key.get(&key).copied().unwrap_or_default();
             let (count, size) = if cmp.ids_comparable {
                 (a.new_count, a.new_retained)
@@ -689,9 +715,23 @@ pub fn class_paths_in_parts(
             if count == 0 {
                 continue;
             }
-            let owner_start = after_parts[p].1 .0.owner_start(sig);
-            let after_tracers: Vec<&Tracer> = after_parts.iter().map(|(_, (t, _))| t).collect();
-            let row = PathRow {
+            ranked.push((a, b, count, size, at, key));
+        }
+        ranked.sort_by(|x, y| {
+            y.2.cmp(&x.2)
+                .then(y.3.cmp(&x.3))
+                .then_with(|| keys.cmp_owners(x.5, y.5))
+        });
+        ranked.truncate(PATHS_PER_CLASS);
+        let starts: Vec<usize> = ranked
+            .iter()
+            .map(|r| after_parts[r.4 .0].1 .0.owner_start(r.4 .1))
+            .collect();
+        let after_tracers: Vec<&Tracer> = after_parts.iter().map(|(_, (t, _))| t).collect();
+        let paths: Vec<PathRow> = ranked
+            .into_iter()
+            .zip(starts)
+            .map(|((a, b, count, size, (p, sig), _), owner_start)| PathRow {
                 count,
                 size,
                 count_before: b.count,
@@ -700,17 +740,9 @@ pub fn class_paths_in_parts(
                 retained_size_after: a.retained,
                 path: merged_steps(&after_tracers, p, sig, show_values),
                 owner_start,
-            };
-            paths.push((row, key));
-        }
-        paths.sort_by(|(x, kx), (y, ky)| {
-            y.count
-                .cmp(&x.count)
-                .then(y.size.cmp(&x.size))
-                .then(kx.cmp(ky))
-        });
-        paths.truncate(PATHS_PER_CLASS);
-        out.insert(row, paths.into_iter().map(|(p, _)| p).collect());
+            })
+            .collect();
+        out.insert(row, paths);
     }
     out
 }
