@@ -701,7 +701,9 @@ pub fn class_paths_in_parts(
         }
         let groups: Vec<(u32, Group)> = after_by_key.into_iter().collect();
         // Rank every group, then spell out only the paths that are shown.
-        let mut ranked: Vec<(Agg, Agg, u64, u64, (usize, u32), u32)> = Vec::new();
+        // (after, before, count, size, shown signature, owner id)
+        type Ranked = (Agg, Agg, u64, u64, (usize, u32), u32);
+        let mut ranked: Vec<Ranked> = Vec::new();
         for (key, (a, at, _, _)) in groups {
             let b = before_by_key.get(&key).copied().unwrap_or_default();
             let (count, size) = if cmp.ids_comparable {
