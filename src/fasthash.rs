@@ -53,6 +53,10 @@ impl std::hash::Hasher for FastHasher {
         self.add(x as u64);
     }
     fn finish(&self) -> u64 {
-        self.0
+        // The product's low bits depend only on the key's low bits, and the table picks
+        // its bucket from the low bits: keys spaced by a power of two (node indexes of a
+        // regular heap, aligned addresses) would share a few buckets. The high bits mix
+        // every input bit; rotate them down.
+        self.0.rotate_left(26)
     }
 }

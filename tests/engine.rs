@@ -318,6 +318,9 @@ fn a_two_million_node_chain_does_not_overflow_the_stack() {
         "only the topmost Link counts"
     );
     assert_eq!(g.node(0).kind(), node_kind::OBJECT);
+    // The path search counts its layers: the root's one child is a seed at depth 0, the
+    // last link is n - 2 steps below it (the tracer traces such a tree in one part).
+    assert_eq!(g.paths().max_depth, n - 2);
 }
 
 #[test]
@@ -397,5 +400,13 @@ fn the_path_tree_is_a_tree_of_best_tier_shortest_named_paths_on_every_fixture() 
         // Nearly every node of a live heap has a path; a test that checked only a few would
         // prove nothing.
         assert!(with_parent * 10 > n * 9, "{}", path.display());
+        // The deepest path, as the search counted it, is the deepest key.
+        let deepest = key
+            .iter()
+            .filter(|&&k| k < u32::MAX - 1)
+            .map(|&k| k & ((1 << 28) - 1))
+            .max()
+            .unwrap();
+        assert_eq!(tree.max_depth, deepest, "{}", path.display());
     }
 }

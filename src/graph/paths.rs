@@ -87,6 +87,9 @@ pub struct PathTree {
     /// Nodes whose edge was fixed before the search: the root, synthetic roots, the
     /// prefixes of user roots that hang in the middle of the graph.
     pinned: BitSet,
+    /// The most steps any path takes below its seed: a long linked list or scope chain
+    /// makes it as long as the chain.
+    pub max_depth: u32,
 }
 
 impl PathTree {
@@ -107,6 +110,7 @@ const UNSEEN: u32 = u32::MAX;
 /// A pinned node whose edges the search has not followed yet, in [`Search::key`].
 const WAITING: u32 = u32::MAX - 1;
 const DEPTH_BITS: u32 = 28;
+const DEPTH_MASK: u32 = (1 << DEPTH_BITS) - 1;
 
 struct Search<'g> {
     g: &'g HeapGraph,
@@ -119,6 +123,8 @@ struct Search<'g> {
     /// edges.
     pinned: BitSet,
     queue: Vec<u32>,
+    /// Layers of the deepest tier's search so far.
+    max_depth: u32,
 }
 
 impl Search<'_> {
@@ -141,11 +147,19 @@ impl Search<'_> {
         let g = self.g;
         let mut layer = std::mem::take(&mut self.queue);
         let mut next_layer: Vec<u32> = Vec::new();
+        let mut depth: u32 = 0;
         while !layer.is_empty() {
+            depth += 1;
             for head in 0..layer.len() {
                 prefetch_ahead(g, &layer, head, &self.key);
                 let v = layer[head] as usize;
-                let next = self.key[v] + 1;
+                // A chain deeper than the depth bits stays at the deepest key.
+                let k = self.key[v];
+                let next = if k & DEPTH_MASK == DEPTH_MASK {
+                    k
+                } else {
+                    k + 1
+                };
                 for e in g.first_edge[v]..g.first_edge[v + 1] {
                     let ty = g.edge_type[e as usize];
                     let w = g.edge_to[e as usize] as usize;
@@ -174,6 +188,7 @@ impl Search<'_> {
             layer.clear();
             std::mem::swap(&mut layer, &mut next_layer);
         }
+        self.max_depth = self.max_depth.max(depth.saturating_sub(1));
         self.queue = layer;
     }
 }
@@ -330,6 +345,7 @@ pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes, plain: &[u32]) -> (Pa
         tier: super::filled(n, Tier::Unreached as u8),
         pinned,
         queue: Vec::new(),
+        max_depth: 0,
     };
     for &(v, e) in &pins {
         s.key[v as usize] = WAITING;
@@ -359,6 +375,7 @@ pub fn path_tree_with_keys(g: &HeapGraph, scopes: &Scopes, plain: &[u32]) -> (Pa
             parent: s.parent,
             tier: s.tier,
             pinned: s.pinned,
+            max_depth: s.max_depth,
         },
         s.key,
     )

@@ -492,6 +492,8 @@ impl Agg {
 /// Selected instances per tracing task: a snapshot with more is traced in parts (node
 /// ranges), each by its own tracer on its own core, and the parts are merged by path key.
 const TRACE_PART: usize = 3 << 20;
+/// A path tree deeper than 1/`DEEP_SHARE` of a part is traced in one part.
+const DEEP_SHARE: usize = 16;
 
 /// One part of a snapshot's tracing: its tracer and, per selected class, the aggregates by
 /// signature (signatures of this tracer).
@@ -521,7 +523,15 @@ fn trace_parts(
         .into_par_iter()
         .filter(|&v| slot_of(g, v, row_of, slot_of_row).is_some())
         .count();
-    let parts = selected.div_ceil(part.max(1)).max(1);
+    // Each part's tracer walks up from its nodes until it meets a path it has traced, so
+    // parts share no work: on a heap whose paths are long chains (a linked list of
+    // millions) every part would walk the chain again. Deep trees get one part.
+    let deep = g.paths().max_depth as usize > part / DEEP_SHARE;
+    let parts = if deep {
+        1
+    } else {
+        selected.div_ceil(part.max(1)).max(1)
+    };
     (0..parts)
         .map(|p| p * n / parts..(p + 1) * n / parts)
         .collect()
