@@ -172,6 +172,7 @@ zoo! {
     node_pending_rpc => "node/pending-rpc",
     node_poller_class => "node/poller-class",
     node_startup_table => "node/startup-table",
+    node_undo_history => "node/undo-history",
     node_ws_chat => "node/ws-chat",
     chromium_detached_two_holders => "chromium/detached-two-holders",
     chromium_es_module_registry => "chromium/es-module-registry",

@@ -3,7 +3,7 @@
 # see fixtures/zoo/README.md) and write memlab's text output to
 # benches/memlab/zoo-results/<node|chromium>-<case>-<analysis>.txt.
 #
-#   benches/memlab/run-zoo.sh                          all 20 cases
+#   benches/memlab/run-zoo.sh                          every case
 #   benches/memlab/run-zoo.sh node/ws-chat chromium/observers   only these
 #
 # Per case (the series s1 s2 s3 of one process, oldest first):

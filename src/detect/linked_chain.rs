@@ -12,6 +12,7 @@
 
 use super::util::{class, path_to};
 use super::{Candidate, DetectCtx, Detector};
+use crate::fasthash::FastMap;
 use crate::graph::HeapGraph;
 use crate::input::v8::node_kind;
 use crate::model::{Evidence, Holder, Kind, LeakNodes, Owner, PathStep};
@@ -24,18 +25,18 @@ pub const MIN_LINKS: u64 = 50;
 /// …and gain.
 pub const MIN_LINK_GROWTH: u64 = 20;
 /// A chain is a line: its deepest link is at least this share of its length deep.
-pub const MIN_LINE_RATIO: f64 = 0.8;
+pub const MIN_LINE_RATIO: f64 = 0.3;
 /// Classes whose instances link up by design (V8's and Node's own lists).
-const NOT_CHAINS: &[&str] = &["Object", "Array", "Timeout", "TimersList", "Listener"];
+const NOT_CHAINS: &[&str] = &["Array", "Timeout", "TimersList", "Listener"];
 
-/// One chain: its head, its links (below the head), the depth of its deepest link, and a
-/// link right below the head (to read the steps from one link to the next).
+/// One chain: its head, how many instances of the class hang below it, and its deepest
+/// instance with that instance's depth (links of the class on the way down from the head).
 #[derive(Clone, Copy)]
 struct Chain {
     head: u32,
-    links: u64,
+    members: u64,
     depth: u64,
-    first_link: u32,
+    deepest: u32,
 }
 
 /// A snapshot's class index of each class name looked at, and its links by class.
@@ -62,57 +63,131 @@ fn links_by_class(g: &HeapGraph, classes: &[u32]) -> HashMap<u32, Vec<u32>> {
     out
 }
 
-/// The chains of class `c` among its non-topmost instances `links`, by head.
-fn chains(g: &HeapGraph, c: u32, links: &[u32]) -> HashMap<u32, Chain> {
-    // (head, depth below it) of every instance, memoised along the dominator chain.
-    let mut memo: HashMap<u32, (u32, u64)> = HashMap::new();
+const UNSET: u32 = u32::MAX;
+
+/// The class parent of every non-topmost instance `links[i]` of class `c` (its nearest
+/// dominator of the class), found by walking up the dominator tree; the nodes passed on
+/// the way remember the answer, so every node is walked once whatever the heap's depth.
+fn class_parents(g: &HeapGraph, c: u32, links: &[u32]) -> Vec<u32> {
+    let mut near: FastMap<u32, u32> = FastMap::default();
+    let mut way: Vec<u32> = Vec::new();
+    links
+        .iter()
+        .map(|&v| {
+            let mut u = g.idom[v as usize];
+            let p = loop {
+                if g.class_of[u as usize] == c || u == g.root {
+                    break u;
+                }
+                if let Some(&p) = near.get(&u) {
+                    break p;
+                }
+                way.push(u);
+                let up = g.idom[u as usize];
+                if up == u {
+                    break u;
+                }
+                u = up;
+            };
+            for x in way.drain(..) {
+                near.insert(x, p);
+            }
+            p
+        })
+        .collect()
+}
+
+/// The chains of class `c` among its non-topmost instances `links` (sorted), by head: the
+/// topmost instance each hangs below, through class parents.
+fn chains(g: &HeapGraph, c: u32, links: &[u32]) -> (HashMap<u32, Chain>, Vec<u32>) {
+    let parent = class_parents(g, c, links);
+    let index = |v: u32| links.binary_search(&v).ok();
+    // (head, depth) of every link, resolved up the class parents with an explicit stack.
+    let mut head = vec![UNSET; links.len()];
+    let mut depth = vec![0u32; links.len()];
+    let mut stack: Vec<usize> = Vec::new();
     let mut out: HashMap<u32, Chain> = HashMap::new();
-    for &v in links {
-        // Up the dominator tree to the nearest instance of the class, collecting the way.
-        let mut path = vec![v];
-        let mut u = g.idom[v as usize];
-        let (head, depth) = loop {
-            if let Some(&(h, d)) = memo.get(&u) {
-                break (h, d);
+    for i in 0..links.len() {
+        let mut k = i;
+        while head[k] == UNSET {
+            stack.push(k);
+            match index(parent[k]) {
+                Some(j) if j != k => k = j,
+                // The parent is a head: topmost, or not of the class (the root).
+                _ => break,
             }
-            if g.class_of[u as usize] == c {
-                if g.topmost.get(u as usize) {
-                    break (u, 0);
-                }
-                path.push(u);
-            }
-            let up = g.idom[u as usize];
-            if up == u || u == g.root {
-                break (u, 0);
-            }
-            u = up;
-        };
-        for (k, &x) in path.iter().rev().enumerate() {
-            let d = depth + k as u64 + 1;
-            if memo.insert(x, (head, d)).is_none() {
-                let e = out.entry(head).or_insert(Chain {
-                    head,
-                    links: 0,
-                    depth: 0,
-                    first_link: x,
-                });
-                e.links += 1;
-                e.depth = e.depth.max(d);
-                if d == 1 {
-                    e.first_link = x;
-                }
+        }
+        while let Some(k) = stack.pop() {
+            let (h, d) = match index(parent[k]) {
+                Some(j) if j != k && head[j] != UNSET => (head[j], depth[j] + 1),
+                _ => (parent[k], 1),
+            };
+            head[k] = h;
+            depth[k] = d;
+            let e = out.entry(h).or_insert(Chain {
+                head: h,
+                members: 0,
+                depth: 0,
+                deepest: links[k],
+            });
+            e.members += 1;
+            if d as u64 > e.depth {
+                e.depth = d as u64;
+                e.deepest = links[k];
             }
         }
     }
-    out
+    (out, parent)
 }
 
 /// The longest chain of the class that lies along one line, if any.
 fn longest_line(chains: HashMap<u32, Chain>) -> Option<Chain> {
     chains
         .into_values()
-        .filter(|ch| (ch.depth as f64) >= MIN_LINE_RATIO * ch.links as f64)
-        .max_by(|a, b| a.links.cmp(&b.links).then(b.head.cmp(&a.head)))
+        .filter(|ch| (ch.depth as f64) >= MIN_LINE_RATIO * ch.members as f64)
+        .max_by(|a, b| a.depth.cmp(&b.depth).then(b.head.cmp(&a.head)))
+}
+
+/// The first two links below a chain's head, up the class parents from its deepest link.
+fn first_links(links: &[u32], parent: &[u32], ch: &Chain) -> (u32, Option<u32>) {
+    let (mut x, mut below) = (ch.deepest, None);
+    while let Ok(i) = links.binary_search(&x) {
+        if parent[i] == ch.head {
+            break;
+        }
+        below = Some(x);
+        x = parent[i];
+    }
+    (x, below)
+}
+
+/// A snapshot's longest chain of class `c`, as (head, links, first link): when the head
+/// reaches its first link by other steps than each link reaches the next (an object that
+/// holds the list, of the list's class), the chain starts at the first link.
+fn chain_of(g: &HeapGraph, c: u32, links: &[u32]) -> Option<(u32, u64, u32)> {
+    let (chains, parent) = chains(g, c, links);
+    let ch = longest_line(chains)?;
+    let (first, second) = first_links(links, &parent, &ch);
+    let Some(second) = second else {
+        return Some((ch.head, ch.depth + 1, first));
+    };
+    let key = |steps: Vec<PathStep>| -> Vec<_> { steps.iter().map(PathStep::key).collect() };
+    let link = key(link_steps(g, first, second));
+    if link.is_empty() {
+        return Some((ch.head, ch.depth + 1, first));
+    }
+    let mut count = ch.depth + 1;
+    // A member of the class hanging off the last link by other steps (its `flags` object)
+    // is not a link.
+    if let Ok(i) = links.binary_search(&ch.deepest) {
+        if key(link_steps(g, parent[i], ch.deepest)) != link {
+            count -= 1;
+        }
+    }
+    if key(link_steps(g, ch.head, first)) != link {
+        return Some((first, count - 1, second));
+    }
+    Some((ch.head, count, first))
 }
 
 /// The steps from the head to its next link, along the path tree.
@@ -187,10 +262,10 @@ impl Detector for LinkedChain {
             })
             .collect();
         for (c, name) in grown {
-            let Some(chain) = longest_line(chains(after, c, &links[&c])) else {
+            let Some((head, links_now, first_link)) = chain_of(after, c, &links[&c]) else {
                 continue;
             };
-            if chain.links + 1 < MIN_LINKS {
+            if links_now < MIN_LINKS {
                 continue;
             }
             // The same chain in the earlier snapshots: the longest line of the class there
@@ -202,17 +277,15 @@ impl Detector for LinkedChain {
                     let Some(&c) = ids.get(&name) else {
                         return (0, 0);
                     };
-                    longest_line(chains(g, c, &links[&c])).map_or((0, 0), |ch| {
-                        (ch.links + 1, g.retained_size[ch.head as usize])
-                    })
+                    chain_of(g, c, &links[&c])
+                        .map_or((0, 0), |(h, n, _)| (n, g.retained_size[h as usize]))
                 })
                 .collect();
             let mut counts: Vec<u64> = earlier.iter().map(|e| e.0).collect();
-            counts.push(chain.links + 1);
-            if (chain.links + 1).saturating_sub(counts[0]) < MIN_LINK_GROWTH {
+            counts.push(links_now);
+            if links_now.saturating_sub(counts[0]) < MIN_LINK_GROWTH {
                 continue;
             }
-            let head = chain.head;
             let owner: Owner = crate::trace::owner::owner_of(after, head, cx.show_values);
             out.push(Candidate {
                 kind: Kind::LinkedChain,
@@ -223,7 +296,7 @@ impl Detector for LinkedChain {
                 retained_size_after: after.retained_size[head as usize],
                 shared: false,
                 evidence: Evidence::Chain {
-                    link: link_steps(after, head, chain.first_link),
+                    link: link_steps(after, head, first_link),
                     link_class: class(after, head).to_string(),
                 },
                 nodes: LeakNodes {

@@ -577,11 +577,25 @@ pub fn suggestion(l: &Leak) -> String {
              timeout (Promise.race with a timer, AbortSignal.timeout) and reject {owner} for \
              good when its work fails, so the waiting requests end and are freed."
         ),
-        (_, Evidence::Chain { .. }) => format!(
-            "Do not let a new object reach the one it replaces: a closure created beside the \
-             new object must not capture the previous one (set the variable to null once it \
-             is used), so that replacing {owner} frees what it held."
-        ),
+        (_, Evidence::Chain { link, .. })
+            if link.iter().any(|s| s.edge_type == EdgeType::Context) =>
+        {
+            format!(
+                "Do not let a new object reach the one it replaces: a closure created beside \
+                 the new object must not capture the previous one (set the variable to null \
+                 once it is used), so that replacing {owner} frees what it held."
+            )
+        }
+        (_, Evidence::Chain { link, .. }) => {
+            let field = link
+                .last()
+                .map_or_else(|| "link".to_string(), |s| s.edge.clone());
+            format!(
+                "Bound the list: drop its old end (set the `{field}` of the oldest entry you \
+                 keep to null) or keep a fixed number of entries, so that {owner} does not \
+                 keep every object ever linked to it."
+            )
+        }
     };
     if detached_too && !matches!(l.evidence, Evidence::DetachedDom { .. }) {
         s.push_str(" The detached DOM it keeps goes with it.");
