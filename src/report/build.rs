@@ -423,7 +423,7 @@ impl Report {
             let second = &middle[0].ids;
             for v in 0..last.node_count() {
                 let id = last.node_id[v];
-                if last.self_size[v] != 0
+                if !last.self_size.is_zero(v)
                     && second.binary_search(&id).is_ok()
                     && first_ids.binary_search(&id).is_err()
                 {
