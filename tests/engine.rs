@@ -128,7 +128,7 @@ fn retained_size_is_the_sum_over_the_dominator_subtree() {
         // Naive: add every node's self size to itself and each of its dominators.
         let mut naive = vec![0u64; g.node_count()];
         for v in 0..g.node_count() {
-            let s = g.self_size[v] as u64;
+            let s = g.self_size.get(v);
             let mut a = v;
             naive[a] += s;
             while a != g.root as usize {

@@ -683,7 +683,7 @@ pub fn external_bytes(g: &HeapGraph, stores: &[u32], nodes: &[u32]) -> Vec<u64> 
     }
     let index: HashMap<u32, usize> = nodes.iter().enumerate().map(|(k, &v)| (v, k)).collect();
     for &v in stores {
-        let size = g.self_size[v as usize] as u64;
+        let size = g.self_size.get(v as usize);
         let mut x = v;
         for _ in 0..MAX_DOMINATOR_WALK {
             if let Some(&k) = index.get(&x) {

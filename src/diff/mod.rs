@@ -65,7 +65,7 @@ pub fn sorted_ids(g: &HeapGraph) -> Vec<u64> {
     let mut v: Vec<u64> = g
         .node_id
         .par_iter()
-        .zip(g.self_size.par_iter())
+        .zip(g.self_size.column().par_iter())
         .enumerate()
         .map(|(i, (&id, &size))| {
             if size != 0 {
@@ -186,14 +186,14 @@ impl Tally {
     fn removed(&mut self, s: &Sides, v: usize) {
         let r = &mut self.by_id[s.row_b(v)];
         r[2] += 1;
-        r[3] += s.before.self_size[v] as u64;
+        r[3] += s.before.self_size.get(v);
     }
     /// After-node `w`'s id is not in the before snapshot (or names another class there).
     #[inline]
     fn added(&mut self, s: &Sides, w: usize, new: &mut [u64], base: usize) {
         let r = &mut self.by_id[s.row_a(w)];
         r[0] += 1;
-        r[1] += s.after.self_size[w] as u64;
+        r[1] += s.after.self_size.get(w);
         new[(w - base) >> 6] |= 1 << (w & 63);
     }
     fn add(&mut self, o: &Tally) {
@@ -232,7 +232,7 @@ fn match_by_table(s: &Sides) -> Option<Matches> {
     let top = |g: &HeapGraph| {
         g.node_id
             .par_iter()
-            .zip(g.self_size.par_iter())
+            .zip(g.self_size.column().par_iter())
             .filter(|&(&id, &size)| size != 0 && dense(id))
             .map(|(&id, _)| (id >> 1) as usize + 1)
             .max()
@@ -251,7 +251,7 @@ fn match_by_table(s: &Sides) -> Option<Matches> {
         .with_min_len(1 << 14)
         .filter_map(|v| {
             let id = before.node_id[v];
-            if before.self_size[v] == 0 {
+            if before.self_size.is_zero(v) {
                 return None;
             }
             if !dense(id) {
@@ -286,7 +286,7 @@ fn match_by_table(s: &Sides) -> Option<Matches> {
             let base = k * words_per_task * 64;
             for w in base..na.min(base + words_per_task * 64) {
                 let id = after.node_id[w];
-                if after.self_size[w] == 0 {
+                if after.self_size.is_zero(w) {
                     continue;
                 }
                 sized += 1;
@@ -309,7 +309,13 @@ fn match_by_table(s: &Sides) -> Option<Matches> {
     if repeated.load(Relaxed) {
         return None;
     }
-    let before_ids = nb - before.self_size.par_iter().filter(|&&z| z == 0).count();
+    let before_ids = nb
+        - before
+            .self_size
+            .column()
+            .par_iter()
+            .filter(|&&z| z == 0)
+            .count();
     // Deleted: before-nodes whose slot no after-node marked.
     let tasks = 4 * rayon::current_num_threads();
     let removed: Vec<Tally> = (0..tasks)
@@ -318,7 +324,7 @@ fn match_by_table(s: &Sides) -> Option<Matches> {
             let mut t = s.tally();
             for v in k * nb / tasks..(k + 1) * nb / tasks {
                 let id = before.node_id[v];
-                if before.self_size[v] != 0
+                if !before.self_size.is_zero(v)
                     && dense(id)
                     && table[(id >> 1) as usize].load(Relaxed) & SEEN == 0
                 {
@@ -532,7 +538,7 @@ mod tests {
         // Ids the table does not hold (even, past its reach, the largest) go by the merge,
         // on either side, shared or not; one shared id changes class.
         let sized: Vec<usize> = (0..a.node_count())
-            .filter(|&v| a.self_size[v] != 0)
+            .filter(|&v| !a.self_size.is_zero(v))
             .collect();
         let far = [
             2,
@@ -544,7 +550,9 @@ mod tests {
         for (k, &id) in far.iter().enumerate() {
             a.node_id[sized[100 * k + 7]] = id;
         }
-        let shared_id = b.node_id[(0..b.node_count()).find(|&v| b.self_size[v] != 0).unwrap()];
+        let shared_id = b.node_id[(0..b.node_count())
+            .find(|&v| !b.self_size.is_zero(v))
+            .unwrap()];
         let other_class = sized
             .iter()
             .copied()
@@ -562,13 +570,13 @@ mod tests {
     fn a_repeated_id_leaves_the_matching_to_the_merge() {
         let (mut b, a) = (load("s1.heapsnapshot.gz"), load("s2.heapsnapshot.gz"));
         let sized: Vec<usize> = (0..b.node_count())
-            .filter(|&v| b.self_size[v] != 0)
+            .filter(|&v| !b.self_size.is_zero(v))
             .collect();
         b.node_id[sized[5]] = b.node_id[sized[6]];
         assert!(both(&b, &a).0.is_none(), "repeated before");
         let (b, mut a) = (load("s1.heapsnapshot.gz"), load("s2.heapsnapshot.gz"));
         let sized: Vec<usize> = (0..a.node_count())
-            .filter(|&v| a.self_size[v] != 0)
+            .filter(|&v| !a.self_size.is_zero(v))
             .collect();
         a.node_id[sized[5]] = a.node_id[sized[6]];
         assert!(both(&b, &a).0.is_none(), "repeated after");

@@ -19,6 +19,7 @@ pub mod retained;
 pub mod retainers;
 pub mod scopes;
 
+pub use crate::input::v8::SelfSizes;
 use crate::input::v8::{edge_kind, node_kind, Location, Snapshot, Strings};
 use std::time::{Duration, Instant};
 
@@ -91,7 +92,9 @@ pub struct HeapGraph {
     pub node_type: Vec<u8>,
     pub node_name: Vec<u32>,
     pub node_id: Vec<u32>,
-    pub self_size: Vec<u32>,
+    /// Self sizes, 64-bit, read with [`SelfSizes::get`] (32 bits a node, the rare size of
+    /// 4 GiB or more aside).
+    pub self_size: SelfSizes,
     pub detachedness: Vec<u8>,
     pub first_edge: Vec<u32>,
     pub edge_type: Vec<u8>,
@@ -389,9 +392,10 @@ impl HeapGraph {
     pub fn node(&self, i: u32) -> NodeRef<'_> {
         NodeRef { g: self, i }
     }
-    /// Sum of all self sizes (what DevTools calls the snapshot's total size).
+    /// Sum of all self sizes (what DevTools calls the snapshot's total size); at most
+    /// [`crate::input::v8::MAX_TOTAL_SIZE`], checked when parsed.
     pub fn total_size(&self) -> u64 {
-        self.self_size.iter().map(|&s| s as u64).sum()
+        self.self_size.total().unwrap_or(u64::MAX)
     }
     /// Display name of an edge: its property / variable name, or `[index]` for elements.
     pub fn edge_label(&self, e: u32) -> String {
@@ -416,7 +420,8 @@ impl HeapGraph {
         let reverse = self.reverse.get().map_or(0, |r| {
             (r.first_retainer.capacity() + r.retainer_edge.capacity()) * 4
         });
-        n * (1 + 4 + 4 + 4 + 4 + 4 + 4 + 4 + 8)
+        n * (1 + 4 + 4 + 4 + 4 + 4 + 4 + 8)
+            + self.self_size.heap_bytes()
             + self.detachedness.len()
             + m * (1 + 4 + 4)
             + m / 8
@@ -450,7 +455,7 @@ impl<'g> NodeRef<'g> {
         self.g.node_id[self.i as usize]
     }
     pub fn self_size(&self) -> u64 {
-        self.g.self_size[self.i as usize] as u64
+        self.g.self_size.get(self.i as usize)
     }
     pub fn retained_size(&self) -> u64 {
         self.g.retained_size[self.i as usize]

@@ -4,8 +4,13 @@
 //! follows its immediate dominator in `order`, so one reverse sweep adds each node's total
 //! into its dominator. Cost: one pass over the nodes.
 
-pub fn compute_retained_sizes(self_size: &[u32], idom: &[u32], order: &[u32]) -> Vec<u64> {
-    let mut retained: Vec<u64> = self_size.iter().map(|&s| s as u64).collect();
+use super::SelfSizes;
+
+pub fn compute_retained_sizes(self_size: &SelfSizes, idom: &[u32], order: &[u32]) -> Vec<u64> {
+    let mut retained: Vec<u64> = self_size.column().iter().map(|&s| s as u64).collect();
+    for &(v, s) in self_size.wide() {
+        retained[v as usize] = s;
+    }
     for &v in order.iter().skip(1).rev() {
         let d = idom[v as usize] as usize;
         retained[d] += retained[v as usize];
@@ -68,7 +73,7 @@ pub fn compute_class_stats(
     root: u32,
     idom: &[u32],
     class_of: &[u32],
-    self_size: &[u32],
+    self_size: &SelfSizes,
     retained: &[u64],
     class_count: usize,
 ) -> (Vec<ClassStats>, super::BitSet) {
@@ -84,10 +89,10 @@ pub fn compute_class_stats(
                 .map(|k| {
                     let mut acc = vec![ClassStats::default(); class_count];
                     for v in k * part..n.min((k + 1) * part) {
-                        if self_size[v] != 0 {
+                        if !self_size.is_zero(v) {
                             let s = &mut acc[class_of[v] as usize];
                             s.count += 1;
-                            s.self_size += self_size[v] as u64;
+                            s.self_size += self_size.get(v);
                         }
                     }
                     acc
@@ -108,7 +113,7 @@ pub fn compute_class_stats(
     let mark = |v: usize| {
         topmost[v >> 6].fetch_or(1 << (v & 63), Ordering::Relaxed);
     };
-    let counted = |v: usize| self_size[v] != 0;
+    let counted = |v: usize| !self_size.is_zero(v);
     let kids = |v: usize| first_child[v] as usize..first_child[v + 1] as usize;
     let limit = retained[root as usize] / TASK_SHARE;
 
@@ -282,23 +287,23 @@ fn class_stats_walk(
     root: u32,
     idom: &[u32],
     class_of: &[u32],
-    self_size: &[u32],
+    self_size: &SelfSizes,
     retained: &[u64],
     class_count: usize,
 ) -> (Vec<ClassStats>, super::BitSet) {
     let n = idom.len();
     let mut stats = vec![ClassStats::default(); class_count];
     for v in 0..n {
-        if self_size[v] != 0 {
+        if !self_size.is_zero(v) {
             let s = &mut stats[class_of[v] as usize];
             s.count += 1;
-            s.self_size += self_size[v] as u64;
+            s.self_size += self_size.get(v);
         }
     }
     let (first_child, children) = dominator_children(idom, root);
     let mut open = vec![0u32; class_count];
     let mut topmost = super::BitSet::new(n);
-    let counted = |v: usize| self_size[v] != 0;
+    let counted = |v: usize| !self_size.is_zero(v);
     let mut enter = |v: usize, open: &mut [u32], topmost: &mut super::BitSet| {
         if !counted(v) {
             return;
@@ -335,7 +340,7 @@ mod tests {
     use super::*;
 
     /// Random dominator trees (xorshift): a bushy one, a chain with leaves, and a star;
-    /// few classes so that same-class nesting is common, some zero sizes.
+    /// few classes so that same-class nesting is common, some zero sizes, a few of 5 GiB.
     #[test]
     fn parallel_walk_equals_the_one_core_walk() {
         let mut x = 0x2545_f491_4f6c_dd1du64;
@@ -362,23 +367,28 @@ mod tests {
                 })
                 .collect();
             let class_of: Vec<u32> = (0..n).map(|_| (next() % 5) as u32).collect();
-            let self_size: Vec<u32> = (0..n)
-                .map(|_| {
-                    if next() % 7 == 0 {
-                        0
-                    } else {
-                        (next() % 100) as u32
-                    }
+            // Some sizes of 4 GiB and more (the side table's), one exactly the sentinel.
+            let sizes: Vec<u64> = (0..n)
+                .map(|v| match next() % 7 {
+                    _ if v == n / 2 => u32::MAX as u64,
+                    0 => 0,
+                    1 if next() % 50 == 0 => (5 << 30) + next() % 100,
+                    _ => next() % 100,
                 })
                 .collect();
+            let self_size: SelfSizes = sizes.iter().copied().collect();
             // Retained sizes: children have larger ordinals than their dominator here.
-            let mut retained: Vec<u64> = self_size.iter().map(|&s| s as u64).collect();
+            let mut retained = sizes.clone();
             for v in (1..n).rev() {
                 retained[idom[v] as usize] += retained[v];
             }
+            let order: Vec<u32> = (0..n as u32).collect();
+            assert_eq!(compute_retained_sizes(&self_size, &idom, &order), retained);
             let (a, ta) = compute_class_stats(0, &idom, &class_of, &self_size, &retained, 5);
             let (b, tb) = class_stats_walk(0, &idom, &class_of, &self_size, &retained, 5);
             assert_eq!(a, b, "n={n} shape={shape}");
+            let total = |f: fn(&ClassStats) -> u64| a.iter().map(f).sum::<u64>();
+            assert_eq!(total(|c| c.self_size), sizes.iter().sum::<u64>());
             assert!(
                 (0..n).all(|v| ta.get(v) == tb.get(v)),
                 "n={n} shape={shape}"

@@ -423,7 +423,7 @@ impl Report {
             let second = &middle[0].ids;
             for v in 0..last.node_count() {
                 let id = last.node_id[v];
-                if last.self_size[v] != 0
+                if !last.self_size.is_zero(v)
                     && second.binary_search(&id).is_ok()
                     && first_ids.binary_search(&id).is_err()
                 {
@@ -479,7 +479,8 @@ pub fn evaluate_gate(
             .map(|c| c.size_delta.unwrap_or(0).max(0))
             .sum();
         let growth = t.size_delta - accepted;
-        if growth > limit as i64 {
+        // Compared wide: a limit past i64::MAX (a `--fail-if-growth` of 9.3 EB) must not wrap.
+        if i128::from(growth) > i128::from(limit) {
             let mut why = format!(
                 "total growth {} exceeds --fail-if-growth {}",
                 super::units::signed_bytes(growth),

@@ -501,7 +501,7 @@ type Traced<'g> = (Tracer<'g>, Vec<FastMap<u32, Agg>>);
 
 /// Which class slot (index into the selected classes) node `v` counts for, if any.
 fn slot_of(g: &HeapGraph, v: usize, row_of: &[usize], slot_of_row: &[usize]) -> Option<usize> {
-    if g.self_size[v] == 0 {
+    if g.self_size.is_zero(v) {
         return None;
     }
     let row = row_of[g.class_of[v] as usize];

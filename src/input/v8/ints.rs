@@ -18,6 +18,11 @@
 //! the loop off the critical path of a byte-by-byte scan. Anything else (whitespace, bad
 //! input, a chunk's last bytes) goes through a byte-at-a-time state machine that also
 //! produces the error messages; the two hand over at any number.
+//!
+//! Values are 32-bit in the loop and the columns. The byte loop reads up to 64 bits: a value
+//! of 4294967295 or more (a `self_size` of 4 GiB or more, in a real file) stands as
+//! `u32::MAX` in its record, and the record goes to [`RecordSink::record_wide`] with the
+//! real value, which only the fields that can hold it accept.
 
 use crate::error::ParseError;
 use memchr::memchr;
@@ -61,6 +66,46 @@ impl Plan {
 /// Receives the records of one chunk, in order.
 pub trait RecordSink: Send {
     fn record(&mut self, rec: &[u32]) -> Result<(), ParseError>;
+
+    /// A record holding values of 4294967295 or more: `rec` has `u32::MAX` in their
+    /// places, `wide` their fields and values, in field order. Few files have any (a
+    /// `self_size` of 4 GiB or more), so the parse loop keeps 32-bit values and hands such
+    /// records over here, one at a time. By default a value that does not fit 32 bits is
+    /// an error; `u32::MAX` itself is an ordinary value.
+    fn record_wide(&mut self, rec: &[u32], wide: &[WideValue]) -> Result<(), ParseError> {
+        match wide.iter().find(|w| w.value > u32::MAX as u64) {
+            Some(w) => Err(w.too_large("integer")),
+            None => self.record(rec),
+        }
+    }
+}
+
+impl<T: RecordSink> RecordSink for &mut T {
+    #[inline(always)]
+    fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
+        (**self).record(rec)
+    }
+    fn record_wide(&mut self, rec: &[u32], wide: &[WideValue]) -> Result<(), ParseError> {
+        (**self).record_wide(rec, wide)
+    }
+}
+
+/// A value of 4294967295 or more in a record: its field, value, and byte offset in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WideValue {
+    pub field: usize,
+    pub value: u64,
+    pub offset: usize,
+}
+
+impl WideValue {
+    /// The error for `what` (e.g. `node 12's id`) holding this value where only 32 bits fit.
+    pub fn too_large(&self, what: &str) -> ParseError {
+        ParseError::at(
+            self.offset,
+            format!("{what} is too large: {} (more than 4294967295)", self.value),
+        )
+    }
 }
 
 /// The first pass over an integer array: its content (`lo..hi`, between the brackets) cut
@@ -308,6 +353,9 @@ pub fn check_syntax(b: &[u8], plan: &Plan) -> Result<(), ParseError> {
         fn record(&mut self, _: &[u32]) -> Result<(), ParseError> {
             Ok(())
         }
+        fn record_wide(&mut self, _: &[u32], _: &[WideValue]) -> Result<(), ParseError> {
+            Ok(())
+        }
     }
     let sinks = plan.chunks.iter().map(|_| Discard).collect();
     parse_records(b, plan, 1, sinks, &|_, _| {})
@@ -323,6 +371,9 @@ struct Records<'s, S> {
     len: usize,
     stride: usize,
     sink: &'s mut S,
+    /// Values of 4294967295 or more in `buf` (where they stand as `u32::MAX`): their
+    /// positions in `buf`, values and byte offsets, in order.
+    wide: Vec<(usize, u64, usize)>,
 }
 
 impl<S: RecordSink> Records<'_, S> {
@@ -332,6 +383,7 @@ impl<S: RecordSink> Records<'_, S> {
             len: 0,
             stride,
             sink,
+            wide: Vec::new(),
         }
     }
 
@@ -340,6 +392,14 @@ impl<S: RecordSink> Records<'_, S> {
         self.buf[self.len] = v;
         self.len += 1;
         self.check()
+    }
+
+    /// A value of 4294967295 or more (`offset`: where it starts in the file).
+    #[cold]
+    #[inline(never)]
+    fn put_wide(&mut self, v: u64, offset: usize) -> Result<(), ParseError> {
+        self.wide.push((self.len, v, offset));
+        self.put(u32::MAX)
     }
 
     /// Flush once the buffer holds `PENDING` values or more.
@@ -357,23 +417,65 @@ impl<S: RecordSink> Records<'_, S> {
     fn flush(&mut self) -> Result<(), ParseError> {
         let whole = self.len - self.len % self.stride;
         let vals = &self.buf[..whole];
-        let res = match self.stride {
-            3 => vals
-                .as_chunks::<3>()
-                .0
-                .iter()
-                .try_for_each(|r| self.sink.record(r)),
-            7 => vals
-                .as_chunks::<7>()
-                .0
-                .iter()
-                .try_for_each(|r| self.sink.record(r)),
-            _ => vals
-                .chunks_exact(self.stride)
-                .try_for_each(|r| self.sink.record(r)),
+        let res = if !self.wide.is_empty() {
+            self.flush_wide(whole)
+        } else {
+            match self.stride {
+                3 => vals
+                    .as_chunks::<3>()
+                    .0
+                    .iter()
+                    .try_for_each(|r| self.sink.record(r)),
+                7 => vals
+                    .as_chunks::<7>()
+                    .0
+                    .iter()
+                    .try_for_each(|r| self.sink.record(r)),
+                _ => vals
+                    .chunks_exact(self.stride)
+                    .try_for_each(|r| self.sink.record(r)),
+            }
         };
         self.buf.copy_within(whole..self.len, 0);
         self.len -= whole;
+        res
+    }
+
+    /// [`Records::flush`] of the first `whole` values when some are wide: the records that
+    /// hold one go to [`RecordSink::record_wide`]. Wide values of the incomplete record
+    /// stay, moved with it.
+    #[cold]
+    fn flush_wide(&mut self, whole: usize) -> Result<(), ParseError> {
+        let stride = self.stride;
+        let mut k = 0;
+        let mut res = Ok(());
+        for (r, rec) in self.buf[..whole].chunks_exact(stride).enumerate() {
+            let (lo, hi) = (r * stride, (r + 1) * stride);
+            let from = k;
+            while k < self.wide.len() && self.wide[k].0 < hi {
+                k += 1;
+            }
+            res = if from == k {
+                self.sink.record(rec)
+            } else {
+                let wide: Vec<WideValue> = self.wide[from..k]
+                    .iter()
+                    .map(|&(at, value, offset)| WideValue {
+                        field: at - lo,
+                        value,
+                        offset,
+                    })
+                    .collect();
+                self.sink.record_wide(rec, &wide)
+            };
+            if res.is_err() {
+                break;
+            }
+        }
+        self.wide.retain(|w| w.0 >= whole);
+        for w in &mut self.wide {
+            w.0 -= whole;
+        }
         res
     }
 
@@ -509,8 +611,8 @@ fn word(b: &[u8], at: usize) -> u64 {
 }
 
 /// The fast path for V8's own layout, `123,45\n,6,…`: from `i` (the first digit of a
-/// number) take every number that is 1–10 digits, optionally followed by a newline, then a
-/// comma, and return where the first one that is not starts (the byte loop takes it from
+/// number) take every number that is 1–10 digits and below 4294967295, optionally followed
+/// by a newline, then a comma, and return where the first one that is not starts (the byte loop takes it from
 /// there, with its error messages). Commas are found 64 bytes at a time from a bit mask, so
 /// the next number's start never waits for this number's digits: each value is computed off
 /// the critical path. Each block is checked at once: its bytes must all be digits, commas
@@ -584,7 +686,8 @@ fn fast_run<S: RecordSink, const WIDE: bool>(
                     let high = digits_value(word(win, s), 8) as u64;
                     let v = high * [10, 100][digits - 9]
                         + digits_value(word(win, s + 8), digits - 8) as u64;
-                    if v > u32::MAX as u64 {
+                    // u32::MAX and up: the byte loop takes it ([`Records::put_wide`]).
+                    if v >= u32::MAX as u64 {
                         taken_all = false;
                         break;
                     }
@@ -730,23 +833,27 @@ fn scan_values<S: RecordSink, const WIDE: bool>(
                 return Err(ParseError::at(base + i, "expected ',' between integers"));
             }
             let s = i;
-            let mut v = d as u64;
+            let mut v = Some(d as u64);
             i += 1;
             while i < n {
                 let d = b[i].wrapping_sub(b'0');
                 if d >= 10 {
                     break;
                 }
-                v = v.wrapping_mul(10).wrapping_add(d as u64);
+                v = v.and_then(|v| v.checked_mul(10)?.checked_add(d as u64));
                 i += 1;
             }
-            if i - s > 10 || v > u32::MAX as u64 {
-                return Err(ParseError::at(
-                    base + s,
-                    "integer too large (more than 4294967295)",
-                ));
+            match v {
+                // u32::MAX too: in a column it may stand for a wider value.
+                Some(v) if v >= u32::MAX as u64 => out.put_wide(v, base + s)?,
+                Some(v) => out.put(v as u32)?,
+                None => {
+                    return Err(ParseError::at(
+                        base + s,
+                        "integer too large (more than 18446744073709551615)",
+                    ))
+                }
             }
-            out.put(v as u32)?;
             need_comma = true;
             after_comma = false;
         } else if c == b',' {
@@ -1013,5 +1120,88 @@ mod tests {
             .collect();
         parse_records(b, &plan, 7, sinks, &|_, _| {}).unwrap();
         assert_eq!(rows.concat(), want);
+    }
+
+    /// Rows of seven 64-bit values: wide values come through `record_wide`.
+    struct Rows64<'a>(&'a mut [[u64; 7]], usize);
+    impl RecordSink for Rows64<'_> {
+        fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
+            for (x, &v) in self.0[self.1].iter_mut().zip(rec) {
+                *x = v as u64;
+            }
+            self.1 += 1;
+            Ok(())
+        }
+        fn record_wide(&mut self, rec: &[u32], wide: &[WideValue]) -> Result<(), ParseError> {
+            let at = self.1;
+            self.record(rec)?;
+            for w in wide {
+                assert_eq!(rec[w.field], u32::MAX, "a wide value's place");
+                self.0[at][w.field] = w.value;
+            }
+            Ok(())
+        }
+    }
+
+    /// Parse `text` (records of seven) into 64-bit rows, both ways; both must agree.
+    fn parse_rows64(text: &str) -> Result<Vec<u64>, ParseError> {
+        let b = text.as_bytes();
+        let plan = plan(b, 0, b.len(), 7)?;
+        let mut results = Vec::new();
+        for wide in [true, false] {
+            let mut rows = vec![[0u64; 7]; plan.values / 7];
+            let sinks = plan
+                .split(&mut rows, 7)
+                .into_iter()
+                .map(|r| Rows64(r, 0))
+                .collect();
+            results.push(
+                parse_records_with(b, &plan, 7, sinks, &|_, _| {}, wide).map(|_| rows.concat()),
+            );
+        }
+        let narrow = results.pop().unwrap();
+        let wide = results.pop().unwrap();
+        assert_eq!(format!("{wide:?}"), format!("{narrow:?}"));
+        wide
+    }
+
+    /// Values of 4294967295 and more anywhere — at chunk cuts, batch ends, in the fast
+    /// path's blocks — reach the sink with their records, exact up to 2^64 - 1.
+    #[test]
+    fn wide_values_reach_the_sink_exactly() {
+        let (mut text, mut want) = (String::from("["), Vec::new());
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for k in 0..700_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match x % 997 {
+                0 => u32::MAX as u64,
+                1 => u64::MAX - (x >> 40),
+                2..=4 => (5 << 30) + (x >> 48),
+                5 => 1 << 32,
+                _ => (x >> 20) % 100_000_000,
+            };
+            if k > 0 {
+                text.push_str(if k % 7 == 0 { "\n," } else { "," });
+            }
+            text.push_str(&v.to_string());
+            want.push(v);
+        }
+        text.push(']');
+        assert!(want.iter().filter(|&&v| v >= u32::MAX as u64).count() > 3000);
+        assert_eq!(parse_rows64(&text).unwrap(), want);
+
+        // Past 64 bits: an error at the number.
+        let e = parse_rows64("[1,2,3,18446744073709551616,5,6,7]").unwrap_err();
+        assert_eq!(e.offset, Some(7));
+        assert!(e.message.contains("too large"), "{}", e.message);
+        // A sink that takes only 32 bits names the value (u32::MAX itself is one).
+        assert_eq!(parse("[4294967295]").unwrap(), vec![u32::MAX]);
+        let e = parse("[0,4294967296]").unwrap_err();
+        assert_eq!(e.offset, Some(3));
+        assert!(e
+            .message
+            .contains("too large: 4294967296 (more than 4294967295)"));
     }
 }

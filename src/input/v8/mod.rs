@@ -8,10 +8,12 @@
 mod bytemask;
 pub mod ints;
 pub mod scan;
+pub mod sizes;
 pub mod strings;
 
 use crate::error::ParseError;
 use rayon::prelude::*;
+pub use sizes::SelfSizes;
 pub use strings::Strings;
 
 /// Node type codes, fixed whatever order a file lists its types in. A type this list does
@@ -80,7 +82,7 @@ pub struct Snapshot {
     pub node_type: Vec<u8>,
     pub node_name: Vec<u32>,
     pub node_id: Vec<u32>,
-    pub self_size: Vec<u32>,
+    pub self_size: SelfSizes,
     /// Edges owned by each node, in node order (turned into `first_edge` by the graph).
     pub edge_count: Vec<u32>,
     /// 0 unknown, 1 attached, 2 detached; empty when the file has no such field.
@@ -394,6 +396,9 @@ struct NodeSink<'a> {
     self_size: &'a mut [u32],
     edge_count: &'a mut [u32],
     detachedness: Option<&'a mut [u8]>,
+    /// `(node, size)` of the chunk's nodes whose `self_size` needs 64 bits (their column
+    /// entry is [`SelfSizes::WIDE`]).
+    wide_sizes: Vec<(u32, u64)>,
 }
 
 impl ints::RecordSink for NodeSink<'_> {
@@ -425,6 +430,31 @@ impl ints::RecordSink for NodeSink<'_> {
         self.at = i + 1;
         Ok(())
     }
+
+    fn record_wide(&mut self, rec: &[u32], wide: &[ints::WideValue]) -> Result<(), ParseError> {
+        let [ti, ni, ii, si, ei] = self.fields;
+        let node = self.first + self.at;
+        for w in wide {
+            let name = match w.field {
+                f if f == si => continue,
+                f if f == ti => "type",
+                f if f == ni => "name",
+                f if f == ii => "id",
+                f if f == ei => "edge_count",
+                f if Some(f) == self.detached_at => "detachedness",
+                // A field heapdiff does not read (`trace_node_id`, newer ones).
+                _ => continue,
+            };
+            if w.value > u32::MAX as u64 {
+                return Err(w.too_large(&format!("node {node}'s {name}")));
+            }
+        }
+        self.record(rec)?;
+        if let Some(w) = wide.iter().find(|w| w.field == si) {
+            self.wide_sizes.push((node as u32, w.value));
+        }
+        Ok(())
+    }
 }
 
 fn parse_nodes(
@@ -449,11 +479,11 @@ fn parse_nodes(
     // Exactly as many records as the section holds numbers for: the counts come from the
     // bytes, not from a header.
     let n = plan.values / stride;
+    let mut self_size = vec![0; n];
     let mut s = Snapshot {
         node_type: vec![0; n],
         node_name: vec![0; n],
         node_id: vec![0; n],
-        self_size: vec![0; n],
         // One slot more than nodes: the edge index appends the total in place
         // (`csr::build_edge_index`), which would otherwise move a full column to grow it.
         edge_count: {
@@ -476,7 +506,7 @@ fn parse_nodes(
     let mut ty = plan.split(&mut s.node_type, stride).into_iter();
     let mut name = plan.split(&mut s.node_name, stride).into_iter();
     let mut id = plan.split(&mut s.node_id, stride).into_iter();
-    let mut size = plan.split(&mut s.self_size, stride).into_iter();
+    let mut size = plan.split(&mut self_size, stride).into_iter();
     let mut ec = plan.split(&mut s.edge_count, stride).into_iter();
     for (c, det) in detached.iter_mut().enumerate() {
         sinks.push(NodeSink {
@@ -491,9 +521,13 @@ fn parse_nodes(
             self_size: size.next().unwrap_or_default(),
             edge_count: ec.next().unwrap_or_default(),
             detachedness: det.take(),
+            wide_sizes: Vec::new(),
         });
     }
-    ints::parse_records(b, &plan, stride, sinks, release)?;
+    ints::parse_records(b, &plan, stride, sinks.iter_mut().collect(), release)?;
+    // Chunks in node order: the side table comes out sorted.
+    let wide = sinks.into_iter().flat_map(|k| k.wide_sizes).collect();
+    s.self_size = SelfSizes::from_parts(self_size, wide);
     Ok(s)
 }
 
@@ -541,6 +575,20 @@ impl ints::RecordSink for EdgeSink<'_> {
         self.at = i + 1;
         Ok(())
     }
+
+    fn record_wide(&mut self, rec: &[u32], wide: &[ints::WideValue]) -> Result<(), ParseError> {
+        let e = self.first + self.at;
+        for w in wide.iter().filter(|w| w.value > u32::MAX as u64) {
+            let name = match self.fields.iter().position(|&f| f == w.field) {
+                Some(0) => "type",
+                Some(1) => "name_or_index",
+                Some(_) => "to_node",
+                None => continue,
+            };
+            return Err(w.too_large(&format!("edge {e}'s {name}")));
+        }
+        self.record(rec)
+    }
 }
 
 fn parse_edges(
@@ -581,7 +629,7 @@ struct LocationSink {
     out: Vec<Location>,
 }
 
-impl ints::RecordSink for &mut LocationSink {
+impl ints::RecordSink for LocationSink {
     fn record(&mut self, rec: &[u32]) -> Result<(), ParseError> {
         let [o, s, l, c] = self.roles;
         if let Some(node) = self.node_stride.ordinal(rec[o]) {
@@ -593,6 +641,16 @@ impl ints::RecordSink for &mut LocationSink {
             });
         }
         Ok(())
+    }
+
+    fn record_wide(&mut self, rec: &[u32], wide: &[ints::WideValue]) -> Result<(), ParseError> {
+        let names = ["object_index", "script_id", "line", "column"];
+        for w in wide.iter().filter(|w| w.value > u32::MAX as u64) {
+            if let Some(k) = self.roles.iter().position(|&f| f == w.field) {
+                return Err(w.too_large(&format!("a location's {}", names[k])));
+            }
+        }
+        self.record(rec)
     }
 }
 
@@ -633,6 +691,11 @@ fn first_where(len: usize, bad: impl Fn(usize) -> bool + Sync) -> Option<usize> 
         }
     })
 }
+
+/// The largest sum of self sizes a snapshot may have: 2^53 bytes (9 PB, beyond any heap a
+/// 64-bit machine addresses). Every size, total and difference heapdiff computes is then
+/// exact in a 64-bit integer, signed or not, and in a JSON number read as a double.
+pub const MAX_TOTAL_SIZE: u64 = 1 << 53;
 
 /// Cross-check the columns against each other and the header; every index that later code
 /// follows is proven in range here.
@@ -676,6 +739,17 @@ fn validate(
             format!("nodes own {owned} edges in total but the \"edges\" array holds {m}"),
         ));
     }
+    match s.self_size.total() {
+        Some(t) if t <= MAX_TOTAL_SIZE => {}
+        _ => {
+            return Err(ParseError::at(
+                nodes_at,
+                format!(
+                    "the nodes' self sizes add up to more than {MAX_TOTAL_SIZE} bytes (2^53, 9 PB)"
+                ),
+            ))
+        }
+    }
     if let Some(e) = first_where(m, |e| s.edge_to[e] as usize >= n) {
         return Err(ParseError::at(
             edges_at,
@@ -685,7 +759,10 @@ fn validate(
             ),
         ));
     }
-    let strings = s.strings.len() as u32;
+    // V8 numbers strings with an `int`; past 2^32 the indexes below could not name them.
+    let Ok(strings) = u32::try_from(s.strings.len()) else {
+        return Err(ParseError::new("snapshot has more than 4 billion strings"));
+    };
     if let Some(i) = first_where(n, |i| s.node_name[i] >= strings) {
         return Err(ParseError::at(
             nodes_at,
@@ -723,6 +800,89 @@ fn validate(
 
 #[cfg(test)]
 mod tests {
+    /// A minimal snapshot: a synthetic root with one element edge to each of `sizes.len()`
+    /// native nodes, whose `self_size` fields are the given text.
+    fn minimal(sizes: &[&str]) -> String {
+        let mut nodes = format!("9,1,1,0,{},0,0", sizes.len());
+        let mut edges = Vec::new();
+        for (k, size) in sizes.iter().enumerate() {
+            nodes.push_str(&format!("\n,8,2,{},{size},0,0,0", 3 + 2 * k));
+            edges.push(format!("1,{k},{}", 7 * (k + 1)));
+        }
+        format!(
+            concat!(
+                r#"{{"snapshot":{{"meta":{{"node_fields":["type","name","id","self_size","edge_count","trace_node_id","detachedness"],"#,
+                r#""node_types":[["hidden","array","string","object","code","closure","regexp","number","native","synthetic"]],"#,
+                r#""edge_fields":["type","name_or_index","to_node"],"#,
+                r#""edge_types":[["context","element","property","internal","hidden","shortcut","weak"]]}},"#,
+                r#""node_count":{},"edge_count":{}}},"nodes":[{}],"edges":[{}],"#,
+                r#""strings":["","(root)","system / JSArrayBufferData"]}}"#
+            ),
+            sizes.len() + 1,
+            sizes.len(),
+            nodes,
+            edges.join(","),
+        )
+    }
+
+    /// `self_size` is a `size_t` in V8: 2^40 (and the sentinel's own value, and 2^32) are
+    /// sizes; past 64 bits is an error at the number.
+    #[test]
+    fn self_sizes_take_64_bits() {
+        let text = minimal(&["1099511627776", "4294967295", "4294967296", "12"]);
+        let snap = super::parse(text.as_bytes(), &|_, _| {}).unwrap();
+        let got: Vec<u64> = (0..5).map(|v| snap.self_size.get(v)).collect();
+        assert_eq!(got, [0, 1 << 40, u32::MAX as u64, 1 << 32, 12]);
+        assert_eq!(snap.self_size.column()[1], super::SelfSizes::WIDE);
+        let g = crate::graph::HeapGraph::build(snap);
+        let total = (1 << 40) + u32::MAX as u64 + (1 << 32) + 12;
+        assert_eq!(g.total_size(), total);
+        assert_eq!(g.retained_size[0], total);
+        assert_eq!(g.retained_size[1], 1 << 40);
+        let c = g
+            .class_names
+            .iter()
+            .position(|n| n == "system / JSArrayBufferData");
+        let stats = g.class_stats[c.unwrap()];
+        assert_eq!(
+            (stats.count, stats.self_size, stats.retained_size),
+            (4, total, total)
+        );
+
+        let text = minimal(&["12", "18446744073709551616"]);
+        let e = super::parse(text.as_bytes(), &|_, _| {}).unwrap_err();
+        assert_eq!(
+            e.offset,
+            text.find("18446744073709551616").map(|p| p as u64)
+        );
+        assert!(e.message.contains("integer too large"), "{}", e.message);
+    }
+
+    /// Other node and edge fields are 32-bit in V8 and here: a wider value names its field.
+    #[test]
+    fn other_fields_stay_32_bit() {
+        let text = minimal(&["12", "7"]).replace(",8,2,5,7,", ",8,2,4294967301,7,");
+        let e = super::parse(text.as_bytes(), &|_, _| {}).unwrap_err();
+        assert_eq!(e.offset, text.find("4294967301").map(|p| p as u64));
+        assert_eq!(
+            e.message,
+            "node 2's id is too large: 4294967301 (more than 4294967295)"
+        );
+        let text = minimal(&["12", "7"]).replace("1,1,14", "1,1,4294967303");
+        let e = super::parse(text.as_bytes(), &|_, _| {}).unwrap_err();
+        assert_eq!(e.offset, text.find("4294967303").map(|p| p as u64));
+        assert_eq!(
+            e.message,
+            "edge 1's to_node is too large: 4294967303 (more than 4294967295)"
+        );
+        // Two sizes each fine, together past 2^53.
+        let half = (super::MAX_TOTAL_SIZE / 2 + 1).to_string();
+        let e = super::parse(minimal(&[&half, &half]).as_bytes(), &|_, _| {}).unwrap_err();
+        assert!(e.message.contains("add up to more than"), "{}", e.message);
+        let ok = (super::MAX_TOTAL_SIZE / 2).to_string();
+        assert!(super::parse(minimal(&[&ok, &ok]).as_bytes(), &|_, _| {}).is_ok());
+    }
+
     #[test]
     fn stride_division_is_exact() {
         for d in 1..=9u32 {
