@@ -13,6 +13,7 @@ Examples:
   heapdiff --format markdown a b > incident-1234.md    a report to paste into a ticket
   heapdiff --fail-on high --fail-if-growth 20MB a b    a nightly CI leak gate
   heapdiff --format json a.heapsnapshot.gz b.heapsnapshot.gz > diff.json
+  ssh host cat /tmp/app.heapsnapshot | heapdiff - local.heapsnapshot   stdin ('-') as one input
   heapdiff before.heap after.heap                  jemalloc profiles: growth by allocation stack
   heapdiff --symbols ./build before.heap after.heap    ... with binaries that moved since the dump
 
@@ -29,7 +30,8 @@ look like data (order:1234, tokens, e-mail addresses) are shown as patterns (ord
 #[command(name = "heapdiff", version, about, after_help = EXAMPLES)]
 pub struct Args {
     /// Heap snapshots (`.heapsnapshot`, optionally `.gz`): one for a summary, two for a
-    /// comparison (before, after), three or more for a series (oldest first).
+    /// comparison (before, after), three or more for a series (oldest first). `-` is stdin
+    /// (once); pipes, FIFOs and `<(…)` are read once, into memory.
     #[arg(required = true, value_name = "SNAPSHOT")]
     pub inputs: Vec<PathBuf>,
 
@@ -97,6 +99,9 @@ pub struct Config {
 impl Args {
     pub fn into_config(self) -> Result<Config, String> {
         let output = self.output.filter(|p| p.as_os_str() != "-");
+        if self.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+            return Err("'-' (stdin) is given more than once; stdin can be read only once".into());
+        }
         if self.inputs.len() < 2 && (self.fail_if_growth.is_some() || self.fail_on.is_some()) {
             return Err(
                 "--fail-if-growth and --fail-on need two or more snapshots to compare".into(),
