@@ -20,7 +20,8 @@ Examples:
 Exit codes:
   0  ran, and no gate was breached
   1  a gate was breached (--fail-if-growth, --fail-on)
-  2  usage error, or an input that cannot be read (one line on stderr names the file)
+  2  usage error, an input that cannot be read, or a report that cannot be written (one line
+     on stderr names the file)
 
 Reports never contain string values from the heap unless --show-values is given; names that
 look like data (order:1234, tokens, e-mail addresses) are shown as patterns (order:<n>).";
@@ -39,7 +40,8 @@ pub struct Args {
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// Write the report to FILE (atomically) instead of stdout; `-` is stdout.
+    /// Write the report to FILE instead of stdout; `-` is stdout. A regular file is replaced
+    /// atomically (keeping its mode); a FIFO or a character device is written to in place.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 

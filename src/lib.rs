@@ -3,7 +3,8 @@
 //! The pipeline, one module each: [`input`] reads and parses dumps into flat columns,
 //! [`graph`] derives retainers, distances, dominators, retained sizes, classes, scopes and
 //! the path tree, [`diff`] compares snapshots, [`trace`] names retainer paths and owners,
-//! [`detect`] finds leaks, and [`report`] builds one model and renders it in each format.
+//! [`detect`] finds leaks, [`report`] builds one model and renders it in each format, and
+//! [`output`] puts it on stdout or in a file.
 //! [`model`] holds the typed path steps and leaks those stages share.
 
 pub mod arena;
@@ -16,6 +17,7 @@ pub mod graph;
 pub mod input;
 pub mod jemalloc_diff;
 pub mod model;
+pub mod output;
 pub mod report;
 pub mod symbolize;
 pub mod trace;
