@@ -13,13 +13,15 @@ Examples:
   heapdiff --format markdown a b > incident-1234.md    a report to paste into a ticket
   heapdiff --fail-on high --fail-if-growth 20MB a b    a nightly CI leak gate
   heapdiff --format json a.heapsnapshot.gz b.heapsnapshot.gz > diff.json
+  ssh host cat /tmp/app.heapsnapshot | heapdiff - local.heapsnapshot   stdin ('-') as one input
   heapdiff before.heap after.heap                  jemalloc profiles: growth by allocation stack
   heapdiff --symbols ./build before.heap after.heap    ... with binaries that moved since the dump
 
 Exit codes:
   0  ran, and no gate was breached
   1  a gate was breached (--fail-if-growth, --fail-on)
-  2  usage error, or an input that cannot be read (one line on stderr names the file)
+  2  usage error, an input that cannot be read, or a report that cannot be written (one line
+     on stderr names the file)
 
 Reports never contain string values from the heap unless --show-values is given; names that
 look like data (order:1234, tokens, e-mail addresses) are shown as patterns (order:<n>).";
@@ -29,7 +31,8 @@ look like data (order:1234, tokens, e-mail addresses) are shown as patterns (ord
 #[command(name = "heapdiff", version, about, after_help = EXAMPLES)]
 pub struct Args {
     /// Heap snapshots (`.heapsnapshot`, optionally `.gz`): one for a summary, two for a
-    /// comparison (before, after), three or more for a series (oldest first).
+    /// comparison (before, after), three or more for a series (oldest first). `-` is stdin
+    /// (once); pipes, FIFOs and `<(…)` are read once, into memory.
     #[arg(required = true, value_name = "SNAPSHOT")]
     pub inputs: Vec<PathBuf>,
 
@@ -37,7 +40,8 @@ pub struct Args {
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 
-    /// Write the report to FILE (atomically) instead of stdout; `-` is stdout.
+    /// Write the report to FILE instead of stdout; `-` is stdout. A regular file is replaced
+    /// atomically (keeping its mode); a FIFO or a character device is written to in place.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -97,6 +101,9 @@ pub struct Config {
 impl Args {
     pub fn into_config(self) -> Result<Config, String> {
         let output = self.output.filter(|p| p.as_os_str() != "-");
+        if self.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+            return Err("'-' (stdin) is given more than once; stdin can be read only once".into());
+        }
         if self.inputs.len() < 2 && (self.fail_if_growth.is_some() || self.fail_on.is_some()) {
             return Err(
                 "--fail-if-growth and --fail-on need two or more snapshots to compare".into(),

@@ -3,7 +3,8 @@
 //! The pipeline, one module each: [`input`] reads and parses dumps into flat columns,
 //! [`graph`] derives retainers, distances, dominators, retained sizes, classes, scopes and
 //! the path tree, [`diff`] compares snapshots, [`trace`] names retainer paths and owners,
-//! [`detect`] finds leaks, and [`report`] builds one model and renders it in each format.
+//! [`detect`] finds leaks, [`report`] builds one model and renders it in each format, and
+//! [`output`] puts it on stdout or in a file.
 //! [`model`] holds the typed path steps and leaks those stages share.
 
 pub mod arena;
@@ -16,13 +17,16 @@ pub mod graph;
 pub mod input;
 pub mod jemalloc_diff;
 pub mod model;
+pub mod output;
 pub mod report;
 pub mod symbolize;
 pub mod trace;
 
 use error::{Error, ParseError, Result};
 use graph::HeapGraph;
-use input::sniff::{sniff, InputKind};
+use input::budget::Budget;
+use input::sniff::InputKind;
+use input::Input;
 use rayon::prelude::*;
 use report::{RenderOptions, Report};
 use std::io::IsTerminal;
@@ -56,30 +60,35 @@ pub fn load_v8_for(
     phase: &(dyn Fn(&'static str) + Sync),
     paths: bool,
 ) -> Result<HeapGraph> {
+    phase("reading");
+    load_v8_input(Input::open(path)?, phase, paths)
+}
+
+/// [`load_v8_for`] on an input already opened.
+pub fn load_v8_input(
+    input: Input,
+    phase: &(dyn Fn(&'static str) + Sync),
+    paths: bool,
+) -> Result<HeapGraph> {
     let t = Instant::now();
     phase("reading");
-    let bytes = input::read_bytes(path)?;
-    let data = bytes.as_slice();
-    match sniff(data) {
-        Some(InputKind::V8) => {}
-        Some(InputKind::Jemalloc) => {
+    let name = input.name().to_path_buf();
+    match input.kind()? {
+        InputKind::V8 => {}
+        InputKind::Jemalloc => {
             return Err(Error::input(
-                path,
+                &name,
                 ParseError::new(
                     "a jemalloc heap profile, not a V8 snapshot (read it with load_jemalloc)",
                 ),
             ))
         }
-        None => return Err(Error::input(
-            path,
-            ParseError::new(
-                "not a heap dump: expected a V8 .heapsnapshot (JSON) or a jemalloc heap profile",
-            ),
-        )),
     }
+    let bytes = input.read(Budget::process())?;
+    let data = bytes.as_slice();
     phase("parsing");
     let release = |s: usize, e: usize| bytes.release(s, e);
-    let mut snap = input::v8::parse(data, &release).map_err(|e| Error::input(path, e))?;
+    let mut snap = input::v8::parse(data, &release).map_err(|e| Error::input(&name, e))?;
     drop(bytes);
     let parse_time = t.elapsed();
     let parse_steps = std::mem::take(&mut snap.timings);
@@ -93,53 +102,52 @@ pub fn load_v8_for(
 
 /// Read and parse one jemalloc heap profile.
 pub fn load_jemalloc(path: &Path) -> Result<input::jemalloc::Profile> {
-    let bytes = input::read_bytes(path)?;
-    input::jemalloc::parse(bytes.as_slice()).map_err(|e| Error::input(path, e))
+    load_jemalloc_input(Input::open(path)?)
 }
 
-/// What kind of dump a file holds, from its first bytes (gzip undone).
+/// [`load_jemalloc`] on an input already opened.
+pub fn load_jemalloc_input(input: Input) -> Result<input::jemalloc::Profile> {
+    let name = input.name().to_path_buf();
+    let bytes = input.read(Budget::process())?;
+    input::jemalloc::parse(bytes.as_slice()).map_err(|e| Error::input(&name, e))
+}
+
+/// What kind of dump a file holds, from its first bytes (gzip undone). This opens `path`: a
+/// pipe is consumed by it; [`open_inputs`] and [`Input::kind`] look without consuming.
 pub fn input_kind(path: &Path) -> Result<InputKind> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if meta.is_dir() {
-        return Err(Error::input(
-            path,
-            ParseError::new("is a directory, not a heap dump"),
-        ));
+    Input::open(path)?.kind()
+}
+
+/// Open every input once, in argument order (a FIFO waits for its writer here). The same
+/// pipe named twice (`-` and `/dev/stdin`, one FIFO twice) is a usage error: it can be read
+/// only once.
+pub fn open_inputs(paths: &[std::path::PathBuf]) -> Result<Vec<Input>> {
+    let mut inputs: Vec<Input> = Vec::with_capacity(paths.len());
+    for p in paths {
+        let input = Input::open(p)?;
+        if let Some(earlier) = inputs.iter().find(|i| input::same_stream(i, &input)) {
+            return Err(Error::Usage(format!(
+                "{} and {} are the same pipe, which can be read only once",
+                earlier.name().display(),
+                input.name().display()
+            )));
+        }
+        inputs.push(input);
     }
-    let mut head = Vec::with_capacity(4096);
-    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    f.take(4096)
-        .read_to_end(&mut head)
-        .map_err(|e| Error::io(path, e))?;
-    if head.is_empty() {
-        return Err(Error::input(path, ParseError::new("file is empty")));
-    }
-    if input::sniff::is_gzip(&head) {
-        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut out = Vec::with_capacity(4096);
-        // A corrupt stream is reported by the full read later; sniff what decodes.
-        let _ = flate2::read::MultiGzDecoder::new(f)
-            .take(4096)
-            .read_to_end(&mut out);
-        head = out;
-    }
-    sniff(&head).ok_or_else(|| {
-        Error::input(
-            path,
-            ParseError::new(
-                "not a heap dump: expected a V8 .heapsnapshot (JSON) or a jemalloc heap profile",
-            ),
-        )
-    })
+    Ok(inputs)
 }
 
 /// Load several snapshots concurrently, keeping argument order; the first error wins.
 pub fn load_all(paths: &[std::path::PathBuf], progress: &Progress) -> Result<Vec<HeapGraph>> {
-    paths
-        .par_iter()
+    load_inputs(open_inputs(paths)?, progress)
+}
+
+/// [`load_all`] on inputs already opened.
+pub fn load_inputs(inputs: Vec<Input>, progress: &Progress) -> Result<Vec<HeapGraph>> {
+    inputs
+        .into_par_iter()
         .enumerate()
-        .map(|(i, p)| load_v8_for(p, &|ph| progress.phase(i, ph), true))
+        .map(|(i, input)| load_v8_input(input, &|ph| progress.phase(i, ph), true))
         .collect()
 }
 
@@ -150,7 +158,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(paths: &[std::path::PathBuf], enabled: bool) -> Progress {
+    /// One spinner per input, labelled with `names`.
+    pub fn new(names: &[String], enabled: bool) -> Progress {
         if !enabled {
             return Progress {
                 bars: Vec::new(),
@@ -160,12 +169,13 @@ impl Progress {
         let multi = indicatif::MultiProgress::new();
         let style = indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg} {elapsed}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-        let bars = paths
+        let bars = names
             .iter()
-            .map(|p| {
+            .map(|name| {
                 let b = multi.add(indicatif::ProgressBar::new_spinner());
                 b.set_style(style.clone());
-                b.set_prefix(p.display().to_string());
+                // A file name may hold terminal escapes; the spinner writes to the terminal.
+                b.set_prefix(error::escape_controls(name).into_owned());
                 b.enable_steady_tick(std::time::Duration::from_millis(120));
                 b
             })
@@ -215,8 +225,12 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
         show_values: cfg.show_values,
         ignore,
     };
-    let progress = Progress::new(&cfg.inputs, !cfg.quiet && std::io::stderr().is_terminal());
-    let names: Vec<String> = cfg.inputs.iter().map(|p| p.display().to_string()).collect();
+    let names: Vec<String> = cfg
+        .inputs
+        .iter()
+        .map(|p| input::display_name(p).display().to_string())
+        .collect();
+    let progress = Progress::new(&names, !cfg.quiet && std::io::stderr().is_terminal());
     let mut timings: Vec<PhaseTimings> = Vec::new();
     let mut keep_timings = |name: &str, g: &HeapGraph| {
         if cfg.timings {
@@ -230,12 +244,10 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             });
         }
     };
-    // jemalloc profiles take their own road; V8 and jemalloc inputs do not mix.
-    let kinds: Vec<InputKind> = cfg
-        .inputs
-        .iter()
-        .map(|p| input_kind(p))
-        .collect::<Result<_>>()?;
+    // Every input is opened once, here; jemalloc profiles take their own road, and V8 and
+    // jemalloc inputs do not mix.
+    let inputs = open_inputs(&cfg.inputs)?;
+    let kinds: Vec<InputKind> = inputs.iter().map(Input::kind).collect::<Result<_>>()?;
     if kinds.contains(&InputKind::Jemalloc) {
         if kinds.contains(&InputKind::V8) {
             return Err(Error::Usage(
@@ -247,10 +259,9 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
                 "jemalloc profiles: give one (a summary) or two (a comparison)".into(),
             ));
         }
-        let profiles: Vec<input::jemalloc::Profile> = cfg
-            .inputs
-            .par_iter()
-            .map(|p| load_jemalloc(p))
+        let profiles: Vec<input::jemalloc::Profile> = inputs
+            .into_par_iter()
+            .map(load_jemalloc_input)
             .collect::<Result<_>>()?;
         progress.clear();
         let t_parse = t.elapsed();
@@ -301,16 +312,22 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
         });
     }
     let t_report;
+    let mut inputs: Vec<Option<Input>> = inputs.into_iter().map(Some).collect();
+    let mut take = |i: usize| {
+        inputs[i]
+            .take()
+            .ok_or_else(|| Error::Usage("an input was read twice".into()))
+    };
     let mut report = match cfg.inputs.len() {
         0 => return Err(Error::Usage("give at least one snapshot".into())),
         1 => {
-            let g = load_v8_with(&cfg.inputs[0], &|ph| progress.phase(0, ph))?;
+            let g = load_v8_input(take(0)?, &|ph| progress.phase(0, ph), false)?;
             keep_timings(&names[0], &g);
             t_report = Instant::now();
             Report::summary(&names[0], &g)
         }
         2 => {
-            let gs = load_all(&cfg.inputs, &progress)?;
+            let gs = load_inputs(vec![take(0)?, take(1)?], &progress)?;
             t_report = Instant::now();
             let r = Report::comparison([&names[0], &names[1]], &gs[0], &gs[1], &opts);
             for (g, n) in gs.iter().zip(&names) {
@@ -322,17 +339,16 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
             // First and last are loaded together with their retainer paths; the ones between
             // one at a time, without paths (the detectors follow each leak's own count
             // through them, and the second one's ids define the leak candidates).
-            let ends = vec![cfg.inputs[0].clone(), cfg.inputs[n - 1].clone()];
-            let mut gs: Vec<HeapGraph> = [0, n - 1]
-                .par_iter()
-                .zip(ends.par_iter())
-                .map(|(&i, p)| load_v8_for(p, &|ph| progress.phase(i, ph), true))
+            let ends = vec![(0, take(0)?), (n - 1, take(n - 1)?)];
+            let mut gs: Vec<HeapGraph> = ends
+                .into_par_iter()
+                .map(|(i, input)| load_v8_input(input, &|ph| progress.phase(i, ph), true))
                 .collect::<Result<_>>()?;
             let last = gs
                 .pop()
                 .ok_or_else(|| Error::Usage("no snapshots".into()))?;
-            for (i, path) in cfg.inputs.iter().enumerate().take(n - 1).skip(1) {
-                gs.push(load_v8_with(path, &|ph| progress.phase(i, ph))?);
+            for i in 1..n - 1 {
+                gs.push(load_v8_input(take(i)?, &|ph| progress.phase(i, ph), false)?);
             }
             gs.push(last);
             t_report = Instant::now();

@@ -25,6 +25,7 @@ fn main() -> ExitCode {
                 // "the following required arguments were not provided:" names them next.
                 line = format!("{line} {}", lines.next().unwrap_or(""));
             }
+            let line = heapdiff::error::escape_controls(&line);
             eprintln!("heapdiff: error: {line} (see --help)");
             return ExitCode::from(2);
         }

@@ -16,7 +16,7 @@ pub use build::{
 };
 pub use model::*;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use std::io::Write;
 use std::path::Path;
 
@@ -60,9 +60,8 @@ pub fn renderer(format: Format) -> &'static dyn Renderer {
     }
 }
 
-/// Render to stdout (`None` or `-`) or to a file, atomically: the report is written to a
-/// temporary file beside the target and renamed over it, so a failed run never leaves a
-/// half-written report. A closed stdout (`| head`) is not an error.
+/// Render to stdout (`None`) or to the file `output` (see [`crate::output`] for what each
+/// kind of path gets). Any failure to write, a broken pipe included, is an error.
 pub fn write(
     report: &Report,
     format: Format,
@@ -70,37 +69,5 @@ pub fn write(
     output: Option<&Path>,
 ) -> Result<()> {
     let r = renderer(format);
-    match output {
-        None => {
-            let stdout = std::io::stdout();
-            let mut lock = std::io::BufWriter::new(stdout.lock());
-            let res = r.render(report, opts, &mut lock).and_then(|_| lock.flush());
-            match res {
-                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-                Err(e) => Err(Error::Output {
-                    path: "<stdout>".into(),
-                    source: e,
-                }),
-                Ok(()) => Ok(()),
-            }
-        }
-        Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let err = |e| Error::Output {
-                path: path.to_path_buf(),
-                source: e,
-            };
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(err)?;
-            {
-                let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-                r.render(report, opts, &mut w).map_err(err)?;
-                w.flush().map_err(err)?;
-            }
-            tmp.persist(path).map_err(|e| err(e.error))?;
-            Ok(())
-        }
-    }
+    crate::output::write(output, &mut |out| r.render(report, opts, out))
 }
