@@ -97,6 +97,7 @@ pub struct Config {
 impl Args {
     pub fn into_config(self) -> Result<Config, String> {
         let output = self.output.filter(|p| p.as_os_str() != "-");
+        crate::arena::HugePages::from_env()?;
         if self.inputs.len() < 2 && (self.fail_if_growth.is_some() || self.fail_on.is_some()) {
             return Err(
                 "--fail-if-growth and --fail-on need two or more snapshots to compare".into(),
