@@ -2,6 +2,7 @@
 //! `--timings` (src/arena.rs has the rule; its unit tests check the wording of every case).
 
 use assert_cmd::Command;
+#[cfg(feature = "arena")]
 use heapdiff::arena::{page_bytes, thp, ThpMode, HUGE_LIMIT};
 
 const FIXTURE: &str = "fixtures/v8/service/s1.heapsnapshot.gz";
@@ -23,6 +24,7 @@ fn total_line(value: &str) -> String {
 }
 
 /// `4 KiB`, `2 MiB`: as `--timings` names a page size.
+#[cfg(feature = "arena")]
 fn name(bytes: usize) -> String {
     if bytes >= 1 << 20 {
         format!("{} MiB", bytes >> 20)
@@ -32,6 +34,7 @@ fn name(bytes: usize) -> String {
 }
 
 /// Whether this system has huge pages the region may use.
+#[cfg(feature = "arena")]
 fn huge_pages_here() -> bool {
     let t = thp();
     matches!(t.mode, ThpMode::Always | ThpMode::Madvise) && t.huge_bytes <= HUGE_LIMIT
