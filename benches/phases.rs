@@ -17,6 +17,7 @@ use heapdiff::report::Report;
 use std::time::{Duration, Instant};
 
 // The same allocator set-up as the binary.
+#[cfg(feature = "arena")]
 #[global_allocator]
 static ALLOC: heapdiff::arena::Arena = heapdiff::arena::Arena;
 
@@ -69,6 +70,7 @@ fn pair(before: &str, after: &str, runs: usize) {
 }
 
 fn main() {
+    #[cfg(feature = "arena")]
     heapdiff::arena::tune_malloc();
     let all: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = all.iter().position(|a| a == "--pair") {

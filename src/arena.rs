@@ -6,23 +6,86 @@
 //! blocks is 0.9 GB; a pair: 2.4 GB over a 1.3 GB peak). Every block the system allocator
 //! maps afresh costs a page fault per page and the kernel clearing it, and on a virtual
 //! machine whose balloon reports free memory to the host, often the host backing the page
-//! first: 0.4–2.6 s per GB measured here, against a user-space `memset` at over 10 GB/s on a
-//! page that is already resident. So blocks of at least [`THRESHOLD`] bytes are cut from one
-//! region reserved at the first such request (address space only, `MAP_NORESERVE`),
-//! in [`UNIT`]s, best fit over the free holes, which merge with their neighbours. A freed
-//! block stays resident for the next request it fits; a zeroed request clears only the
-//! units that were used before (untouched ones are the kernel's zero pages).
+//! first. So blocks of at least [`THRESHOLD`] bytes are cut from one region reserved at the
+//! first such request (address space only, `MAP_NORESERVE`), in [`UNIT`]s, best fit over
+//! the free holes, which merge with their neighbours. A freed block stays resident for the
+//! next request it fits; a zeroed request clears only the units that were used before
+//! (untouched ones are the kernel's zero pages).
 //!
 //! Kept memory never raises the peak: whenever live plus resident free units would exceed
-//! the largest live total so far (plus [`SLACK`]), free units are returned to the system
-//! (`MADV_DONTNEED`), highest addresses first, so peak RSS stays what the program's own
-//! live blocks make it. The region is backed by 2 MiB pages where the host still has free
-//! memory backed, 4 KiB pages where it does not: huge-page faults are timed to tell
-//! ([`Region::choose_pages`]). If the region cannot be reserved, is full, or a request needs
-//! an alignment above a unit, the block comes from the system allocator as before.
+//! the largest live total so far (plus [`KEPT_ABOVE_PEAK`]), free units are returned to the
+//! system (`MADV_DONTNEED`), highest addresses first, so peak RSS stays what the program's
+//! own live blocks make it. If the region cannot be reserved, is full, or a request needs an
+//! alignment above a unit, the block comes from the system allocator.
+//!
+//! # Page sizes
+//!
+//! Both come from the system: the base page from `sysconf(_SC_PAGESIZE)`, the huge page
+//! from `/sys/kernel/mm/transparent_hugepage/hpage_pmd_size`, or where that file is missing
+//! the span one page table maps (base page × base page / 8: 2 MiB for 4 KiB pages, 32 MiB
+//! for 16 KiB). The region needs base pages that divide its unit (4, 16 and 64 KiB pages
+//! do); where they do not, every block is the system allocator's. Huge pages above
+//! [`HUGE_LIMIT`] are not used: a huge page is cleared whole on its first touch, and at
+//! 512 MiB (arm64 with 64 KiB pages) one touch would cost more than most columns.
+//!
+//! # Huge pages or base pages: the probe
+//!
+//! A huge page costs one fault and one clear where base pages cost one each per page (512
+//! times as many faults for 2 MiB over 4 KiB), and fewer TLB misses for the rest of the run.
+//! But on a virtual machine whose host takes free memory back (a balloon with free page
+//! reporting, as on this project's VMs), the kernel's free huge pages are exactly what gets
+//! reported, and the first touch of one the host no longer backs runs into the host backing
+//! it base page by base page: measured here 5–8 ms per 2 MiB, against 0.1–0.3 ms when the
+//! host still backs it, while base pages, which the kernel takes from small free fragments
+//! the host never took, went at 1.4–2.4 GB/s. Neither choice is right on every host, or on
+//! one host all day, so the region measures:
+//!
+//! - **What is probed.** When the region is reserved, its start is advised for huge pages
+//!   (`MADV_HUGEPAGE`) and its first huge pages (three of 2 MiB; at most
+//!   `FIRST_PROBE_BYTES`, at least one) are each faulted in by a one-byte write, timed.
+//!   `mincore` then says whether the kernel really gave a huge page (the last base page of
+//!   it is resident too). The probed pages are the region's own, handed out first.
+//! - **The rule.** A probe is *quick* when it got a huge page and its fault ran faster than
+//!   0.5 GB/s (`COLD_FAULT_PER_MIB`: 4 ms for 2 MiB). A huge page that is there clears at
+//!   several GB/s on any machine; one slower than base pages usually go is being backed by
+//!   the host as it is cleared. The rule is a rate, so it holds for any huge page size. The
+//!   region uses huge pages if most first probes were quick, base pages
+//!   (`MADV_NOHUGEPAGE`) otherwise. While on huge pages, the first whole huge page of every later fresh stretch
+//!   of the region is probed too (the first free huge pages are often backed when the rest
+//!   are not), and two slow probes in a row switch the rest of the region to base pages for
+//!   the rest of the run. It never switches back.
+//! - **A slow probe** (or one the kernel answered with a base page: no free huge page, and
+//!   compaction not allowed by `defrag`) counts against huge pages; nothing else happens:
+//!   the probe's page is used as it is.
+//! - **Transparent huge pages `never`** (`/sys/kernel/mm/transparent_hugepage/enabled`), or
+//!   no such file: nothing is probed or advised; base pages. **`madvise`** (this project's
+//!   VMs): the region's `MADV_HUGEPAGE` is what gives it huge pages, and
+//!   the rest of the process (glibc's heaps) keeps base pages. **`always`**: the same
+//!   decisions, and `MADV_NOHUGEPAGE` is what keeps the region on base pages when they are
+//!   chosen.
+//! - **Forced.** `HEAPDIFF_HUGE_PAGES=never` keeps the region on base pages without
+//!   probing (how a benchmark measures a host that refuses huge pages),
+//!   `HEAPDIFF_HUGE_PAGES=always` puts it on huge pages without probing, `auto` (or unset)
+//!   probes. The binary rejects any other value as a usage error ([`HugePages::from_env`]).
+//! - **Where it shows.** The last line of `--timings` ends with the choice
+//!   ([`PageChoice`]): `2 MiB pages (2 MiB probes: 0 slow of 4, slowest 0.3 ms)`,
+//!   `4 KiB pages after 412 MiB on 2 MiB (…)` when later probes switched it,
+//!   `4 KiB pages (HEAPDIFF_HUGE_PAGES=never)`, `4 KiB pages (transparent huge pages:
+//!   never)`.
+//!
+//! # Without it
+//!
+//! The cargo feature `arena` (on by default) installs this allocator in the binary and the
+//! benches; `--no-default-features` builds them on the system allocator with its own
+//! defaults (no pinned glibc mmap threshold either), and `--timings` then says "system
+//! allocator". This module is compiled either way: [`prefault_backwards`] serves the graph
+//! build, and its tests call the allocator directly.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 /// Blocks of at least this many bytes come from the region.
 pub const THRESHOLD: usize = 1 << 20;
@@ -37,13 +100,30 @@ const RESERVE: usize = 256 << 30;
 const UNITS: usize = RESERVE / UNIT;
 
 /// Resident free memory allowed above the largest live total so far.
-const SLACK: usize = (32 << 20) / UNIT;
+pub const KEPT_ABOVE_PEAK: usize = 32 << 20;
+
+/// [`KEPT_ABOVE_PEAK`] in units.
+const SLACK: usize = KEPT_ABOVE_PEAK / UNIT;
 
 /// Free holes tracked at once; a freed block that finds no room is returned to the system
 /// and its address range is not used again.
 const MAX_HOLES: usize = 1024;
 
-const HUGE: usize = 2 << 20;
+/// The largest huge page the region uses.
+pub const HUGE_LIMIT: usize = 32 << 20;
+
+/// The base page size where `sysconf` cannot say.
+const FALLBACK_PAGE: usize = 4096;
+
+/// Memory the first probes may touch (three 2 MiB pages; one page of a larger size).
+const FIRST_PROBE_BYTES: usize = 6 << 20;
+
+/// A huge page's first touch slower than this per MiB (0.5 GB/s) is one the host had to
+/// back first.
+const COLD_FAULT_PER_MIB: Duration = Duration::from_micros(2000);
+
+/// Names the setting that forces huge pages on or off.
+pub const HUGE_PAGES_VAR: &str = "HEAPDIFF_HUGE_PAGES";
 
 /// The allocator. Install it in a binary with
 /// `#[global_allocator] static A: heapdiff::arena::Arena = heapdiff::arena::Arena;`.
@@ -51,6 +131,289 @@ pub struct Arena;
 
 /// Start of the region; 0 before it is reserved, 1 if it could not be.
 static BASE: AtomicUsize = AtomicUsize::new(0);
+
+/// The system's base page size in bytes.
+pub fn page_bytes() -> usize {
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            let page = system_page_bytes();
+            PAGE.store(page, Ordering::Relaxed);
+            page
+        }
+        page => page,
+    }
+}
+
+fn system_page_bytes() -> usize {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf only reads a system parameter.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if page > 0 && (page as usize).is_power_of_two() {
+            return page as usize;
+        }
+    }
+    FALLBACK_PAGE
+}
+
+/// The kernel's transparent huge pages, as `/sys/kernel/mm/transparent_hugepage` says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Thp {
+    pub mode: ThpMode,
+    /// The huge page size in bytes (read, or derived from the base page where unknown).
+    pub huge_bytes: usize,
+}
+
+/// `transparent_hugepage/enabled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThpMode {
+    Always,
+    Madvise,
+    Never,
+    /// No such file (or one this code does not understand): no transparent huge pages.
+    Absent,
+}
+
+macro_rules! thp_dir {
+    () => {
+        "/sys/kernel/mm/transparent_hugepage"
+    };
+}
+
+/// This system's transparent huge pages, read once.
+pub fn thp() -> Thp {
+    static THP: OnceLock<Thp> = OnceLock::new();
+    *THP.get_or_init(|| {
+        let page = page_bytes();
+        let mut buf = [0u8; 128];
+        let mode = read_small(concat!(thp_dir!(), "/enabled"), &mut buf)
+            .map_or(ThpMode::Absent, parse_thp_mode);
+        let huge_bytes = read_small(concat!(thp_dir!(), "/hpage_pmd_size"), &mut buf)
+            .and_then(|s| parse_huge_bytes(s, page))
+            .unwrap_or_else(|| page_table_span(page));
+        Thp { mode, huge_bytes }
+    })
+}
+
+/// A small system file's text, read into `buf`.
+fn read_small<'a>(path: &str, buf: &'a mut [u8]) -> Option<&'a str> {
+    use std::io::Read;
+    let n = std::fs::File::open(path).ok()?.read(buf).ok()?;
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
+/// `always [madvise] never`: the word in brackets is the mode in force.
+fn parse_thp_mode(text: &str) -> ThpMode {
+    let chosen = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix('[').and_then(|w| w.strip_suffix(']')));
+    match chosen {
+        Some("always") => ThpMode::Always,
+        Some("madvise") => ThpMode::Madvise,
+        Some("never") => ThpMode::Never,
+        _ => ThpMode::Absent,
+    }
+}
+
+/// A huge page size in bytes, if `text` is a power of two above the base page.
+fn parse_huge_bytes(text: &str, page: usize) -> Option<usize> {
+    let bytes: usize = text.trim().parse().ok()?;
+    (bytes.is_power_of_two() && bytes > page).then_some(bytes)
+}
+
+/// The memory one page table maps (what a PMD-level huge page covers): its `page / 8`
+/// entries of one page each.
+fn page_table_span(page: usize) -> usize {
+    page * (page / 8)
+}
+
+/// Huge pages for the region, as `HEAPDIFF_HUGE_PAGES` asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugePages {
+    /// Probe, and decide (the default).
+    Auto,
+    Always,
+    Never,
+}
+
+impl HugePages {
+    /// The setting in the environment; an error line for a value that is none of `auto`,
+    /// `always`, `never`.
+    pub fn from_env() -> Result<HugePages, String> {
+        HugePages::parse(std::env::var_os(HUGE_PAGES_VAR).as_deref())
+    }
+
+    /// The setting for a value of `HEAPDIFF_HUGE_PAGES` (`None`: unset).
+    pub fn parse(value: Option<&std::ffi::OsStr>) -> Result<HugePages, String> {
+        let Some(value) = value else {
+            return Ok(HugePages::Auto);
+        };
+        match value.to_str() {
+            Some("auto") | Some("") => Ok(HugePages::Auto),
+            Some("always") => Ok(HugePages::Always),
+            Some("never") => Ok(HugePages::Never),
+            _ => Err(format!(
+                "{HUGE_PAGES_VAR}={}: expected auto, always or never",
+                value.to_string_lossy()
+            )),
+        }
+    }
+}
+
+impl fmt::Display for HugePages {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HugePages::Auto => "auto",
+            HugePages::Always => "always",
+            HugePages::Never => "never",
+        })
+    }
+}
+
+/// Why the region is on the pages it is on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The probes decided.
+    Probed,
+    /// `HEAPDIFF_HUGE_PAGES` (`always` or `never`).
+    Forced(HugePages),
+    /// Transparent huge pages are off (`Never`) or absent.
+    ThpOff(ThpMode),
+    /// The huge page size is above [`HUGE_LIMIT`].
+    TooLarge,
+    /// The region could not be reserved (or the base page does not divide its unit): every
+    /// block is the system allocator's.
+    NoRegion,
+}
+
+/// How the region backs its blocks, for `--timings`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageChoice {
+    pub page_bytes: usize,
+    pub huge_bytes: usize,
+    /// Whether fresh parts of the region get huge pages now.
+    pub huge: bool,
+    pub reason: Reason,
+    /// Where later probes switched the region to base pages: the bytes of it below that
+    /// point keep huge pages.
+    pub switched_after: Option<usize>,
+    pub probes: u32,
+    /// Probes that were not quick (slow, or given base pages).
+    pub slow_probes: u32,
+    /// Probes the kernel answered with base pages.
+    pub base_page_probes: u32,
+    pub slowest_probe: Duration,
+}
+
+impl PageChoice {
+    const fn new() -> PageChoice {
+        PageChoice {
+            page_bytes: 0,
+            huge_bytes: 0,
+            huge: false,
+            reason: Reason::NoRegion,
+            switched_after: None,
+            probes: 0,
+            slow_probes: 0,
+            base_page_probes: 0,
+            slowest_probe: Duration::ZERO,
+        }
+    }
+}
+
+/// A page size in words: `4 KiB`, `2 MiB`.
+struct PageSize(usize);
+
+impl fmt::Display for PageSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            b if b >= 1 << 30 && b % (1 << 30) == 0 => write!(f, "{} GiB", b >> 30),
+            b if b >= 1 << 20 && b % (1 << 20) == 0 => write!(f, "{} MiB", b >> 20),
+            b if b >= 1 << 10 && b % (1 << 10) == 0 => write!(f, "{} KiB", b >> 10),
+            b => write!(f, "{b} B"),
+        }
+    }
+}
+
+impl fmt::Display for PageChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (page, huge) = (PageSize(self.page_bytes), PageSize(self.huge_bytes));
+        if self.reason == Reason::NoRegion {
+            return f.write_str("system allocator for every block (no region)");
+        }
+        if self.huge {
+            write!(f, "{huge} pages")?;
+        } else {
+            write!(f, "{page} pages")?;
+        }
+        if let Some(bytes) = self.switched_after {
+            write!(f, " after {} MiB on {huge}", bytes >> 20)?;
+        }
+        match self.reason {
+            Reason::Probed => {
+                write!(
+                    f,
+                    " ({huge} probes: {} slow of {}",
+                    self.slow_probes, self.probes
+                )?;
+                if self.base_page_probes > 0 {
+                    write!(f, ", {} given {page} pages", self.base_page_probes)?;
+                }
+                write!(
+                    f,
+                    ", slowest {:.1} ms)",
+                    self.slowest_probe.as_secs_f64() * 1e3
+                )
+            }
+            Reason::Forced(HugePages::Always) => {
+                write!(f, " ({HUGE_PAGES_VAR}=always, not probed)")
+            }
+            Reason::Forced(setting) => write!(f, " ({HUGE_PAGES_VAR}={setting})"),
+            Reason::ThpOff(ThpMode::Never) => f.write_str(" (transparent huge pages: never)"),
+            Reason::ThpOff(_) => f.write_str(" (no transparent huge pages)"),
+            Reason::TooLarge => write!(
+                f,
+                " ({huge} huge pages not used: above {})",
+                PageSize(HUGE_LIMIT)
+            ),
+            Reason::NoRegion => Ok(()),
+        }
+    }
+}
+
+/// How a setting and the system decide whether to probe: the reason, unless it is
+/// [`Reason::Probed`], is final.
+fn page_reason(setting: HugePages, thp: Thp) -> Reason {
+    match (setting, thp.mode) {
+        (HugePages::Never, _) => Reason::Forced(HugePages::Never),
+        (_, ThpMode::Never | ThpMode::Absent) => Reason::ThpOff(thp.mode),
+        _ if thp.huge_bytes > HUGE_LIMIT => Reason::TooLarge,
+        (HugePages::Always, _) => Reason::Forced(HugePages::Always),
+        (HugePages::Auto, _) => Reason::Probed,
+    }
+}
+
+/// The huge pages the first probes fault in.
+fn first_probe_count(huge_bytes: usize) -> usize {
+    (FIRST_PROBE_BYTES / huge_bytes).clamp(1, 3)
+}
+
+/// One timed first touch of a huge page.
+#[derive(Clone, Copy, Debug)]
+struct Probe {
+    took: Duration,
+    /// Whether the kernel gave a huge page (rather than one base page).
+    huge: bool,
+}
+
+impl Probe {
+    /// Whether this huge page of `huge_bytes` came as a huge page the host still backed.
+    fn quick(&self, huge_bytes: usize) -> bool {
+        let limit = (COLD_FAULT_PER_MIB.as_nanos() * huge_bytes as u128) >> 20;
+        self.huge && self.took.as_nanos() < limit
+    }
+}
 
 /// The region's book-keeping, under [`STATE`]'s lock. Positions and sizes are in units.
 struct Region {
@@ -65,31 +428,43 @@ struct Region {
     resident_free: usize,
     live: usize,
     peak: usize,
-    /// Whether fresh units are advised for huge pages (see [`Region::choose_pages`]).
-    huge: bool,
+    /// Blocks handed out so far.
+    blocks: usize,
+    /// Whether fresh stretches are still probed (huge pages chosen by probing).
+    probing: bool,
+    /// Bytes at the region's start that the first probes covered.
+    probed_bytes: usize,
     /// Whether the last probe was slow.
     slow_probe: bool,
-    /// The slowest huge-page probe so far, for `--timings`.
-    slowest_probe: std::time::Duration,
+    /// The page choice so far; `choice.huge` says whether fresh units get huge pages.
+    choice: PageChoice,
 }
 
 // SAFETY: `resident` points into a mapping owned by the region for the life of the process;
 // it is only read or written under the lock.
 unsafe impl Send for Region {}
 
-static STATE: std::sync::Mutex<Region> = std::sync::Mutex::new(Region {
-    base: 0,
-    top: 0,
-    holes: [(0, 0); MAX_HOLES],
-    len: 0,
-    resident: std::ptr::null_mut(),
-    resident_free: 0,
-    live: 0,
-    peak: 0,
-    huge: false,
-    slow_probe: false,
-    slowest_probe: std::time::Duration::ZERO,
-});
+impl Region {
+    const fn new() -> Region {
+        Region {
+            base: 0,
+            top: 0,
+            holes: [(0, 0); MAX_HOLES],
+            len: 0,
+            resident: std::ptr::null_mut(),
+            resident_free: 0,
+            live: 0,
+            peak: 0,
+            blocks: 0,
+            probing: false,
+            probed_bytes: 0,
+            slow_probe: false,
+            choice: PageChoice::new(),
+        }
+    }
+}
+
+static STATE: std::sync::Mutex<Region> = std::sync::Mutex::new(Region::new());
 
 fn state() -> std::sync::MutexGuard<'static, Region> {
     STATE.lock().unwrap_or_else(|e| e.into_inner())
@@ -116,6 +491,15 @@ fn map_anonymous(_bytes: usize) -> Option<usize> {
     None
 }
 
+#[cfg(target_os = "linux")]
+fn unmap(start: usize, bytes: usize) {
+    // SAFETY: a mapping of ours that nothing refers to.
+    unsafe { libc::munmap(start as *mut libc::c_void, bytes) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn unmap(_start: usize, _bytes: usize) {}
+
 /// Return the pages of `start..start + bytes` (inside the region) to the system; they read
 /// as zeros afterwards.
 #[cfg(target_os = "linux")]
@@ -129,8 +513,10 @@ fn discard(start: usize, bytes: usize) {
 #[cfg(not(target_os = "linux"))]
 fn discard(_start: usize, _bytes: usize) {}
 
-/// Bytes per step of [`prefault_backwards`]: one huge page.
-const PREFAULT_STEP: usize = 2 << 20;
+/// Bytes per step of [`prefault_backwards`] (how often it looks at `stop`): one huge page.
+fn prefault_step() -> usize {
+    thp().huge_bytes.clamp(page_bytes(), HUGE_LIMIT)
+}
 
 /// Give the pages of `ranges` (address, bytes) memory now, from the end of the last range
 /// towards the start of the first, a step at a time, until `stop` is set: a core with
@@ -141,56 +527,58 @@ const PREFAULT_STEP: usize = 2 << 20;
 /// where the kernel cannot (`MADV_POPULATE_WRITE` is Linux 5.14+).
 pub fn prefault_backwards(ranges: &[(usize, usize)], stop: &std::sync::atomic::AtomicBool) {
     #[cfg(target_os = "linux")]
-    for &(start, bytes) in ranges.iter().rev() {
-        let page = 4096;
-        let lo = start.div_ceil(page) * page;
-        let mut hi = (start + bytes) / page * page;
-        while hi > lo {
-            if stop.load(Ordering::Relaxed) {
-                return;
+    {
+        let (page, step) = (page_bytes(), prefault_step());
+        for &(start, bytes) in ranges.iter().rev() {
+            let lo = start.next_multiple_of(page);
+            let mut hi = (start + bytes) / page * page;
+            while hi > lo {
+                if stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                let from = hi.saturating_sub(step).max(lo);
+                // SAFETY: `from..hi` is inside a live allocation (the caller keeps it alive
+                // for the call); populating pages writes nothing to them.
+                let r = unsafe {
+                    libc::madvise(
+                        from as *mut libc::c_void,
+                        hi - from,
+                        libc::MADV_POPULATE_WRITE,
+                    )
+                };
+                if r != 0 {
+                    return;
+                }
+                hi = from;
             }
-            let from = hi.saturating_sub(PREFAULT_STEP).max(lo);
-            // SAFETY: `from..hi` is inside a live allocation (the caller keeps it alive for
-            // the call); populating pages writes nothing to them.
-            let r = unsafe {
-                libc::madvise(
-                    from as *mut libc::c_void,
-                    hi - from,
-                    libc::MADV_POPULATE_WRITE,
-                )
-            };
-            if r != 0 {
-                return;
-            }
-            hi = from;
         }
     }
     #[cfg(not(target_os = "linux"))]
     let _ = (ranges, stop);
 }
 
-/// A first touch of a fresh huge page that takes longer than this is one the host had to
-/// back first. Measured here: 0.1–0.3 ms for 2 MiB the host still has (just freed by some
-/// process), 1.5–3.3 ms right after another process exits, 4.9–7.9 ms for 2 MiB it does
-/// not have at all (free for a few seconds, reported to it). Benchmarked right after
-/// another process, huge pages throughout were faster (1.34 s median) than small pages
-/// chosen whenever a probe took over 1.5 ms (1.52 s): only the last kind counts as cold.
-const COLD_HUGE_FAULT: std::time::Duration = std::time::Duration::from_micros(4000);
-
-/// Huge pages timed when the region is reserved; if most are slow, the region starts with
-/// small pages.
-const FIRST_PROBES: usize = 3;
-
-/// Fault in the huge page at `at` (2 MiB-aligned, fresh, inside the region): whether it
-/// came quickly, and how long it took.
+/// Fault in the huge page at `at` (aligned, fresh, inside the region), timed, and see
+/// whether it came as a huge page: then its last base page is resident too.
 #[cfg(target_os = "linux")]
-fn probe(at: usize) -> (bool, std::time::Duration) {
+fn probe(at: usize, huge_bytes: usize, page: usize) -> Probe {
     let t = std::time::Instant::now();
     // SAFETY: one write into a fresh page of our own mapping; the byte written is the zero
     // it already reads as.
     unsafe { std::ptr::write_volatile(at as *mut u8, 0) };
     let took = t.elapsed();
-    (took < COLD_HUGE_FAULT, took)
+    let mut vec = [0u8; 1];
+    // SAFETY: one base page inside our mapping; `vec` has room for its one entry.
+    let r = unsafe {
+        libc::mincore(
+            (at + huge_bytes - page) as *mut libc::c_void,
+            page,
+            vec.as_mut_ptr(),
+        )
+    };
+    Probe {
+        took,
+        huge: r == 0 && vec[0] & 1 == 1,
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -206,80 +594,153 @@ fn advise(start: usize, bytes: usize, huge: bool) {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn probe(_at: usize) -> (bool, std::time::Duration) {
-    (false, std::time::Duration::ZERO)
+fn probe(_at: usize, _huge_bytes: usize, _page: usize) -> Probe {
+    Probe {
+        took: Duration::ZERO,
+        huge: false,
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
 fn advise(_start: usize, _bytes: usize, _huge: bool) {}
 
-/// How the region backs its blocks, for `--timings`: whether with huge pages at the end,
-/// and the slowest huge-page probe (µs). `None` before the first big block, or without a
-/// region.
-pub fn page_choice() -> Option<(bool, u64)> {
+/// How the region backs its blocks, for `--timings`. `None` before the first big block.
+pub fn page_choice() -> Option<PageChoice> {
     let r = state();
-    (r.base > 1).then_some((r.huge, r.slowest_probe.as_micros() as u64))
+    (r.base != 0).then_some(r.choice)
+}
+
+/// The region's state, for tests and diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Blocks the region has handed out (including moves by `realloc`).
+    pub blocks: usize,
+    pub live_bytes: usize,
+    /// Free memory kept resident for reuse.
+    pub kept_bytes: usize,
+    /// The largest `live_bytes` so far.
+    pub peak_live_bytes: usize,
+}
+
+/// The region's state now.
+pub fn stats() -> Stats {
+    let r = state();
+    Stats {
+        blocks: r.blocks,
+        live_bytes: r.live * UNIT,
+        kept_bytes: r.resident_free * UNIT,
+        peak_live_bytes: r.peak * UNIT,
+    }
 }
 
 impl Region {
-    /// Decide the region's page size. Where the host still backs free memory (just freed by
-    /// some process), a fresh 2 MiB page costs one fault and a 2 MiB clear (8–9 GB/s here,
-    /// 512 times fewer faults than 4 KiB pages). Where it does not (memory free for a few
-    /// seconds, which this VM's balloon reports to the host), the kernel's 2 MiB clear runs
-    /// into the host backing it 4 KiB at a time: 0.37 GB/s measured, while 4 KiB pages,
-    /// which the kernel takes from small free fragments first, still backed, go at 1.6–2.4
-    /// GB/s. The first of the kernel's free huge pages is often backed when the rest are
-    /// not, so a few are timed: huge pages if most came quickly, small pages otherwise. Each
-    /// later fresh stretch of the region is probed once more ([`Region::fresh`]).
-    fn choose_pages(&mut self) {
-        advise(self.base, RESERVE, true);
-        let mut fast = 0;
-        for k in 0..FIRST_PROBES {
-            let (quick, took) = probe(self.base + k * HUGE);
-            fast += quick as usize;
-            self.slowest_probe = self.slowest_probe.max(took);
-        }
-        self.huge = 2 * fast > FIRST_PROBES;
-        if !self.huge {
-            let done = FIRST_PROBES * HUGE;
-            advise(self.base + done, RESERVE - done, false);
+    /// Decide the region's pages when it is reserved (see the module doc).
+    fn choose_pages(&mut self, setting: HugePages, thp: Thp) {
+        let huge_bytes = thp.huge_bytes;
+        self.choice.page_bytes = page_bytes();
+        self.choice.huge_bytes = huge_bytes;
+        self.choice.reason = page_reason(setting, thp);
+        match self.choice.reason {
+            Reason::Probed => {
+                advise(self.base, RESERVE, true);
+                let count = first_probe_count(huge_bytes);
+                let mut quick = 0;
+                for k in 0..count {
+                    quick += self.probe(self.base + k * huge_bytes) as usize;
+                }
+                self.probed_bytes = count * huge_bytes;
+                self.choice.huge = 2 * quick > count;
+                self.probing = self.choice.huge;
+                if !self.choice.huge {
+                    advise(
+                        self.base + self.probed_bytes,
+                        RESERVE - self.probed_bytes,
+                        false,
+                    );
+                }
+            }
+            Reason::Forced(HugePages::Always) => {
+                advise(self.base, RESERVE, true);
+                self.choice.huge = true;
+            }
+            Reason::ThpOff(_) | Reason::NoRegion => {}
+            Reason::Forced(_) | Reason::TooLarge => advise(self.base, RESERVE, false),
         }
     }
 
-    /// Units `from..to` are handed out for the first time: while on huge pages, time the
-    /// first whole huge page among them, and switch the rest of the region to small pages
-    /// after two slow ones in a row.
+    /// Probe the huge page at `at` and count it: whether it was quick.
+    fn probe(&mut self, at: usize) -> bool {
+        let p = probe(at, self.choice.huge_bytes, self.choice.page_bytes);
+        let quick = p.quick(self.choice.huge_bytes);
+        let c = &mut self.choice;
+        c.probes += 1;
+        c.slow_probes += !quick as u32;
+        c.base_page_probes += !p.huge as u32;
+        c.slowest_probe = c.slowest_probe.max(p.took);
+        quick
+    }
+
+    /// Units `from..to` are handed out for the first time: while probing, time the first
+    /// whole huge page among them, and switch the rest of the region to base pages after two
+    /// slow ones in a row.
     fn fresh(&mut self, from: usize, to: usize) {
-        if !self.huge {
+        if !self.probing {
             return;
         }
+        let huge_bytes = self.choice.huge_bytes;
         let (start, end) = (self.base + from * UNIT, self.base + to * UNIT);
-        let page = start.next_multiple_of(HUGE);
-        if page < FIRST_PROBES * HUGE + self.base || page + HUGE > end {
+        let page = start.next_multiple_of(huge_bytes);
+        if page < self.base + self.probed_bytes || page + huge_bytes > end {
             return;
         }
-        let (quick, took) = probe(page);
-        self.slowest_probe = self.slowest_probe.max(took);
+        let quick = self.probe(page);
+        self.after_probe(quick, page + huge_bytes);
+    }
+
+    /// A later probe ending at `end` was `quick` or not: after two slow ones in a row, the
+    /// region from `end` on gets base pages.
+    fn after_probe(&mut self, quick: bool, end: usize) {
         let was_slow = std::mem::replace(&mut self.slow_probe, !quick);
         if !quick && was_slow {
-            self.huge = false;
-            let rest = page + HUGE;
-            advise(rest, self.base + RESERVE - rest, false);
+            self.probing = false;
+            self.choice.huge = false;
+            self.choice.switched_after = Some(end - self.base);
+            advise(end, self.base + RESERVE - end, false);
         }
     }
 
     /// Reserve the region on first use; false if it is not available.
     fn ready(&mut self) -> bool {
         if self.base == 0 {
-            let region = map_anonymous(RESERVE + HUGE);
-            let bits = map_anonymous(UNITS / 8);
-            match (region, bits) {
-                (Some(r), Some(b)) => {
-                    self.base = r.next_multiple_of(HUGE);
-                    self.resident = b as *mut u64;
-                    self.choose_pages();
+            self.base = 1;
+            let page = page_bytes();
+            let thp = thp();
+            // Huge pages need the region aligned to them.
+            let align = if thp.huge_bytes <= HUGE_LIMIT {
+                thp.huge_bytes.max(UNIT)
+            } else {
+                UNIT
+            };
+            if UNIT.is_multiple_of(page) {
+                let region = map_anonymous(RESERVE + align);
+                let bits = map_anonymous(UNITS / 8);
+                match (region, bits) {
+                    (Some(r), Some(b)) => {
+                        self.base = r.next_multiple_of(align);
+                        self.resident = b as *mut u64;
+                        // An invalid setting is the binary's usage error; elsewhere, auto.
+                        let setting = HugePages::from_env().unwrap_or(HugePages::Auto);
+                        self.choose_pages(setting, thp);
+                    }
+                    (r, b) => {
+                        if let Some(r) = r {
+                            unmap(r, RESERVE + align);
+                        }
+                        if let Some(b) = b {
+                            unmap(b, UNITS / 8);
+                        }
+                    }
                 }
-                _ => self.base = 1,
             }
             BASE.store(self.base, Ordering::Release);
         }
@@ -450,6 +911,7 @@ fn region_alloc(size: usize, zeroed: bool) -> Option<*mut u8> {
             return None;
         }
         let start = r.place(n)?;
+        r.blocks += 1;
         let stale = r.claim(start, n);
         r.grow_live(n);
         (r.base + start * UNIT, stale)
@@ -561,8 +1023,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn prefaulting_keeps_contents_and_stops_when_told() {
         use std::sync::atomic::AtomicBool;
+        let page = page_bytes();
         // Five steps and a bit, half written before (those pages are there already).
-        let len = 5 * PREFAULT_STEP + 12_345;
+        let len = 5 * prefault_step() + 12_345;
         let mut v = vec![0u8; len];
         for (i, x) in v[..len / 2].iter_mut().enumerate() {
             *x = (i % 251) as u8 + 1;
@@ -570,10 +1033,10 @@ mod tests {
         let ranges = [(v.as_ptr() as usize + 1, len - 1)];
         // Whether the last whole page of `v` is in memory.
         let last_page_resident = || {
-            let page = (v.as_ptr() as usize + len) / 4096 * 4096 - 4096;
+            let at = (v.as_ptr() as usize + len) / page * page - page;
             let mut vec = [0u8; 1];
             // SAFETY: one page inside `v`'s allocation; `vec` has room for its one entry.
-            let r = unsafe { libc::mincore(page as *mut libc::c_void, 4096, vec.as_mut_ptr()) };
+            let r = unsafe { libc::mincore(at as *mut libc::c_void, page, vec.as_mut_ptr()) };
             assert_eq!(r, 0);
             vec[0] & 1 == 1
         };
@@ -642,27 +1105,31 @@ mod tests {
             let m = a.alloc(small);
             assert_eq!(unit_of(m), None);
             a.dealloc(m, small);
-            let s = state();
-            assert_eq!(s.live, 0);
-            assert!(s.live + s.resident_free <= s.peak + SLACK);
+            let s = stats();
+            assert_eq!(s.blocks, 5, "four allocations and one move");
+            assert_eq!(s.live_bytes, 0);
+            assert!(s.live_bytes + s.kept_bytes <= s.peak_live_bytes + KEPT_ABOVE_PEAK);
+        }
+        // The region chose its pages as the system and the setting say, with the system's
+        // page sizes.
+        let choice = page_choice().expect("the region is reserved");
+        let setting = HugePages::from_env().unwrap_or(HugePages::Auto);
+        assert_eq!(choice.reason, page_reason(setting, thp()));
+        assert_eq!(choice.page_bytes, page_bytes());
+        assert_eq!(choice.huge_bytes, thp().huge_bytes);
+        if choice.reason == Reason::Probed {
+            assert!(choice.probes as usize >= first_probe_count(thp().huge_bytes));
+            assert!(choice.slowest_probe > Duration::ZERO);
+        } else {
+            assert_eq!(choice.probes, 0);
         }
     }
 
     #[test]
     fn kept_memory_never_goes_above_the_live_peak() {
-        let mut r = Region {
-            base: map_anonymous(3 * SLACK * UNIT).unwrap(),
-            top: 0,
-            holes: [(0, 0); MAX_HOLES],
-            len: 0,
-            resident: Box::leak(vec![0u64; 1 << 10].into_boxed_slice()).as_mut_ptr(),
-            resident_free: 0,
-            live: 0,
-            peak: 0,
-            huge: false,
-            slow_probe: false,
-            slowest_probe: std::time::Duration::ZERO,
-        };
+        let mut r = Region::new();
+        r.base = map_anonymous(3 * SLACK * UNIT).unwrap();
+        r.resident = Box::leak(vec![0u64; 1 << 10].into_boxed_slice()).as_mut_ptr();
         // Two blocks, freed: both stay resident and merge into one hole.
         let a = r.place(SLACK).unwrap();
         r.grow_live(SLACK);
@@ -686,5 +1153,186 @@ mod tests {
         assert_eq!(r.live + r.resident_free, 1 + SLACK);
         assert!(r.is_resident(1) && r.is_resident(SLACK));
         assert!(!r.is_resident(SLACK + 1) && !r.is_resident(2 * SLACK - 1));
+    }
+
+    #[test]
+    fn thp_files_are_read_as_the_kernel_writes_them() {
+        assert_eq!(parse_thp_mode("always [madvise] never\n"), ThpMode::Madvise);
+        assert_eq!(parse_thp_mode("[always] madvise never\n"), ThpMode::Always);
+        assert_eq!(parse_thp_mode("always madvise [never]\n"), ThpMode::Never);
+        assert_eq!(parse_thp_mode("always madvise never\n"), ThpMode::Absent);
+        assert_eq!(parse_thp_mode("[sometimes]"), ThpMode::Absent);
+        assert_eq!(parse_huge_bytes("2097152\n", 4096), Some(2 << 20));
+        assert_eq!(parse_huge_bytes("536870912\n", 65536), Some(512 << 20));
+        assert_eq!(
+            parse_huge_bytes("3000000\n", 4096),
+            None,
+            "not a power of two"
+        );
+        assert_eq!(
+            parse_huge_bytes("4096\n", 4096),
+            None,
+            "not above the base page"
+        );
+        assert_eq!(parse_huge_bytes("lots", 4096), None);
+        // Without hpage_pmd_size: what one page table maps.
+        assert_eq!(page_table_span(4096), 2 << 20);
+        assert_eq!(page_table_span(16384), 32 << 20);
+        assert_eq!(page_table_span(65536), 512 << 20);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn page_sizes_are_this_systems() {
+        // SAFETY: sysconf only reads a system parameter.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        assert_eq!(page_bytes(), page);
+        let dir = "/sys/kernel/mm/transparent_hugepage";
+        let t = thp();
+        match std::fs::read_to_string(format!("{dir}/hpage_pmd_size")) {
+            Ok(s) => assert_eq!(t.huge_bytes, s.trim().parse::<usize>().unwrap()),
+            Err(_) => assert_eq!(t.huge_bytes, page_table_span(page)),
+        }
+        match std::fs::read_to_string(format!("{dir}/enabled")) {
+            Ok(s) if s.contains("[never]") => assert_eq!(t.mode, ThpMode::Never),
+            Ok(s) if s.contains("[madvise]") => assert_eq!(t.mode, ThpMode::Madvise),
+            Ok(s) if s.contains("[always]") => assert_eq!(t.mode, ThpMode::Always),
+            _ => assert_eq!(t.mode, ThpMode::Absent),
+        }
+    }
+
+    #[test]
+    fn the_setting_and_the_system_decide_whether_to_probe() {
+        let thp = |mode, huge_bytes| Thp { mode, huge_bytes };
+        let two = 2 << 20;
+        let (auto, always, never) = (HugePages::Auto, HugePages::Always, HugePages::Never);
+        assert_eq!(
+            page_reason(auto, thp(ThpMode::Madvise, two)),
+            Reason::Probed
+        );
+        assert_eq!(page_reason(auto, thp(ThpMode::Always, two)), Reason::Probed);
+        assert_eq!(
+            page_reason(auto, thp(ThpMode::Never, two)),
+            Reason::ThpOff(ThpMode::Never)
+        );
+        assert_eq!(
+            page_reason(always, thp(ThpMode::Absent, two)),
+            Reason::ThpOff(ThpMode::Absent),
+            "no setting conjures huge pages the kernel does not have"
+        );
+        assert_eq!(
+            page_reason(always, thp(ThpMode::Madvise, two)),
+            Reason::Forced(always)
+        );
+        assert_eq!(
+            page_reason(never, thp(ThpMode::Always, two)),
+            Reason::Forced(never)
+        );
+        assert_eq!(
+            page_reason(auto, thp(ThpMode::Madvise, 512 << 20)),
+            Reason::TooLarge
+        );
+        assert_eq!(first_probe_count(two), 3);
+        assert_eq!(first_probe_count(32 << 20), 1);
+        // The setting's values; anything else is an error that names it.
+        let parse = |v: &str| HugePages::parse(Some(std::ffi::OsStr::new(v)));
+        assert_eq!(HugePages::parse(None), Ok(auto));
+        assert_eq!(parse("auto"), Ok(auto));
+        assert_eq!(parse("always"), Ok(always));
+        assert_eq!(parse("never"), Ok(never));
+        assert_eq!(
+            parse("Never"),
+            Err("HEAPDIFF_HUGE_PAGES=Never: expected auto, always or never".into())
+        );
+    }
+
+    #[test]
+    fn a_probe_is_quick_when_it_got_a_huge_page_at_half_a_gigabyte_a_second() {
+        let probe = |micros, huge| Probe {
+            took: Duration::from_micros(micros),
+            huge,
+        };
+        let two = 2 << 20;
+        assert!(probe(300, true).quick(two));
+        assert!(probe(3_999, true).quick(two));
+        assert!(!probe(4_000, true).quick(two));
+        assert!(!probe(6_000, true).quick(two));
+        assert!(!probe(100, false).quick(two), "given a base page");
+        // The limit scales with the page: 32 MiB may take 64 ms.
+        assert!(probe(63_000, true).quick(32 << 20));
+        assert!(!probe(65_000, true).quick(32 << 20));
+    }
+
+    #[test]
+    fn two_slow_later_probes_in_a_row_switch_to_base_pages() {
+        // A whole region's address space: switching advises all of it after the probe.
+        let mut r = Region::new();
+        r.base = map_anonymous(RESERVE).unwrap();
+        r.probing = true;
+        r.choice.huge = true;
+        let base = r.base;
+        let mib = |m: usize| base + (m << 20);
+        let (at2, at4, at6) = (mib(2), mib(4), mib(6));
+        for (quick, end) in [(false, at2), (true, at4), (false, at6)] {
+            r.after_probe(quick, end);
+            assert!(r.choice.huge && r.probing);
+        }
+        r.after_probe(false, mib(8));
+        assert!(!r.choice.huge && !r.probing);
+        assert_eq!(r.choice.switched_after, Some(8 << 20));
+        unmap(r.base, RESERVE);
+    }
+
+    #[test]
+    fn the_choice_reads_as_timings_prints_it() {
+        let mut c = PageChoice {
+            page_bytes: 4096,
+            huge_bytes: 2 << 20,
+            huge: true,
+            reason: Reason::Probed,
+            switched_after: None,
+            probes: 4,
+            slow_probes: 0,
+            base_page_probes: 0,
+            slowest_probe: Duration::from_micros(312),
+        };
+        assert_eq!(
+            c.to_string(),
+            "2 MiB pages (2 MiB probes: 0 slow of 4, slowest 0.3 ms)"
+        );
+        (c.huge, c.slow_probes, c.probes) = (false, 2, 3);
+        c.slowest_probe = Duration::from_micros(6_040);
+        assert_eq!(
+            c.to_string(),
+            "4 KiB pages (2 MiB probes: 2 slow of 3, slowest 6.0 ms)"
+        );
+        (c.switched_after, c.probes, c.base_page_probes) = (Some(412 << 20), 9, 1);
+        assert_eq!(
+            c.to_string(),
+            "4 KiB pages after 412 MiB on 2 MiB (2 MiB probes: 2 slow of 9, 1 given 4 KiB \
+             pages, slowest 6.0 ms)"
+        );
+        c.switched_after = None;
+        c.reason = Reason::Forced(HugePages::Never);
+        assert_eq!(c.to_string(), "4 KiB pages (HEAPDIFF_HUGE_PAGES=never)");
+        (c.reason, c.huge) = (Reason::Forced(HugePages::Always), true);
+        assert_eq!(
+            c.to_string(),
+            "2 MiB pages (HEAPDIFF_HUGE_PAGES=always, not probed)"
+        );
+        (c.reason, c.huge) = (Reason::ThpOff(ThpMode::Never), false);
+        assert_eq!(c.to_string(), "4 KiB pages (transparent huge pages: never)");
+        c.reason = Reason::ThpOff(ThpMode::Absent);
+        assert_eq!(c.to_string(), "4 KiB pages (no transparent huge pages)");
+        (c.reason, c.page_bytes, c.huge_bytes) = (Reason::TooLarge, 64 << 10, 512 << 20);
+        assert_eq!(
+            c.to_string(),
+            "64 KiB pages (512 MiB huge pages not used: above 32 MiB)"
+        );
+        c.reason = Reason::NoRegion;
+        assert_eq!(
+            c.to_string(),
+            "system allocator for every block (no region)"
+        );
     }
 }

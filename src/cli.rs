@@ -104,6 +104,7 @@ impl Args {
         if self.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
             return Err("'-' (stdin) is given more than once; stdin can be read only once".into());
         }
+        crate::arena::HugePages::from_env()?;
         if self.inputs.len() < 2 && (self.fail_if_growth.is_some() || self.fail_on.is_some()) {
             return Err(
                 "--fail-if-growth and --fail-on need two or more snapshots to compare".into(),

@@ -402,11 +402,8 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
 /// The last `--timings` line: the whole run since `t`, and the peak resident set.
 fn print_total(t: Instant) {
     let pages = match crate::arena::page_choice() {
-        Some((huge, us)) => format!(
-            ", {} pages (slowest 2 MiB probe {:.1} ms)",
-            if huge { "2 MiB" } else { "4 KiB" },
-            us as f64 / 1e3
-        ),
+        Some(choice) => format!(", {choice}"),
+        None if !cfg!(feature = "arena") => ", system allocator".into(),
         None => String::new(),
     };
     eprintln!(

@@ -3,10 +3,12 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+#[cfg(feature = "arena")]
 #[global_allocator]
 static ALLOC: heapdiff::arena::Arena = heapdiff::arena::Arena;
 
 fn main() -> ExitCode {
+    #[cfg(feature = "arena")]
     heapdiff::arena::tune_malloc();
     let args = match heapdiff::cli::Args::try_parse() {
         Ok(a) => a,
