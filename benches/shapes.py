@@ -99,11 +99,18 @@ def make(shape: str, size: str) -> Path:
     return d
 
 
-def compare(name: str, args: list[str]) -> dict:
-    """Run benches/compare.py, return its saved JSON."""
+def compare(name: str, args: list[str], reuse: bool = False) -> dict:
+    """Run benches/compare.py, return its saved JSON (with reuse, the latest saved one if
+    there is one)."""
     before = set(RESULTS.glob(f"{name}-*.json")) if RESULTS.exists() else set()
-    run([sys.executable, str(BENCH / "compare.py"), "--name", name, *args],
-        stdout=subprocess.DEVNULL)
+    if reuse and before:
+        log(f"{name}: reusing {sorted(before)[-1].name}")
+        return json.loads(sorted(before)[-1].read_text())
+    cmd = [sys.executable, str(BENCH / "compare.py"), "--name", name, *args]
+    log("$ " + " ".join(cmd))
+    # Exit 1 is a tool that failed or timed out on every run: a result, not an error.
+    if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode not in (0, 1):
+        raise SystemExit(f"{name}: compare.py failed")
     new = sorted(set(RESULTS.glob(f"{name}-*.json")) - before)
     return json.loads(new[-1].read_text())
 
@@ -132,6 +139,8 @@ def main() -> int:
     ap.add_argument("--no-huge-pages", action="store_true",
                     help="also time heapdiff with huge pages refused")
     ap.add_argument("--only-summary", action="store_true")
+    ap.add_argument("--reuse", action="store_true",
+                    help="take each comparison's latest saved result where there is one")
     ap.add_argument("--only-pair", action="store_true")
     a = ap.parse_args()
     rows = []
@@ -162,7 +171,7 @@ def main() -> int:
                 only += ",heapdiff-4k" if a.no_huge_pages else ""
                 row["summary"] = compare(f"shape-{shape}-{size}-summary",
                                          ["--file", str(b_file), "--only", only, *tools_4k,
-                                          *common])
+                                          *common], a.reuse)
             if not a.only_summary:
                 only = "heapdiff-pair" + ("" if a.skip_peers else ",memlab-find-leaks")
                 pair_4k = []
@@ -172,7 +181,7 @@ def main() -> int:
                                "target/release/heapdiff --format json {before} {after}"]
                 row["pair"] = compare(f"shape-{shape}-{size}-pair",
                                       ["--before", str(a_file), "--file", str(b_file),
-                                       "--only", only, *pair_4k, *common])
+                                       "--only", only, *pair_4k, *common], a.reuse)
             rows.append(row)
     print("| shape, size | a → b | heapdiff summary | v8-heap-parser | ratio | heapdiff pair "
           "| memlab find-leaks | ratio | RSS summary / pair |")
@@ -199,12 +208,14 @@ def main() -> int:
             p4, p4t, _ = cell(p, "heapdiff-pair-4k", a.timeout)
             print(f"| ↳ 4 KiB pages | | {k4} | | {ratio(k4t, vst, s, 'v8-heap-parser')} "
                   f"| {p4} | | {ratio(p4t, mst, p, 'memlab-find-leaks')} | |")
-    # Size ratios: how time grows with the input, per shape.
+    # Size ratios: how time grows with the input, per shape (huge: against records-large).
     print("\n| shape | input large/small | summary time large/small | pair time large/small |")
     print("|---|---:|---:|---:|")
     by = {(r["shape"], r["size"]): r for r in rows}
     for shape in a.shapes.split(","):
         sm, lg = by.get((shape, "small")), by.get((shape, "large"))
+        if shape == "huge":  # six copies of records-large: against records-large itself
+            sm = by.get(("records", "large"))
         if not sm or not lg:
             continue
         def t(r, part, tool):
