@@ -97,11 +97,46 @@ fn class_parents(g: &HeapGraph, c: u32, links: &[u32]) -> Vec<u32> {
         .collect()
 }
 
+/// Lists at least this long find their class parents' positions in a table indexed by node.
+const DENSE_FROM: usize = 4096;
+
+/// The position of each link's class parent among `links` (sorted), or [`UNSET`]. A long
+/// list is looked up in a zeroed table by node (pages of it that no link falls in are never
+/// touched): a binary search per link and step cost a second on a 2.5M-link list.
+fn parent_positions(node_count: usize, links: &[u32], parent: &[u32]) -> Vec<u32> {
+    if links.len() < DENSE_FROM {
+        positions_by_search(links, parent)
+    } else {
+        positions_by_table(node_count, links, parent)
+    }
+}
+
+fn positions_by_search(links: &[u32], parent: &[u32]) -> Vec<u32> {
+    parent
+        .iter()
+        .map(|p| links.binary_search(p).map_or(UNSET, |j| j as u32))
+        .collect()
+}
+
+fn positions_by_table(node_count: usize, links: &[u32], parent: &[u32]) -> Vec<u32> {
+    // Position + 1 by node; 0 is "not a link".
+    let mut at = vec![0u32; node_count];
+    for (i, &v) in links.iter().enumerate() {
+        at[v as usize] = i as u32 + 1;
+    }
+    parent
+        .iter()
+        .map(|&p| at.get(p as usize).map_or(UNSET, |&j| j.wrapping_sub(1)))
+        .collect()
+}
+
 /// The chains of class `c` among its non-topmost instances `links` (sorted), by head: the
-/// topmost instance each hangs below, through class parents.
-fn chains(g: &HeapGraph, c: u32, links: &[u32]) -> (HashMap<u32, Chain>, Vec<u32>) {
+/// topmost instance each hangs below, through class parents. Also each link's class
+/// parent, and that parent's position among `links` ([`UNSET`] if it is not a link).
+fn chains(g: &HeapGraph, c: u32, links: &[u32]) -> (HashMap<u32, Chain>, Vec<u32>, Vec<u32>) {
     let parent = class_parents(g, c, links);
-    let index = |v: u32| links.binary_search(&v).ok();
+    let up = parent_positions(g.node_count(), links, &parent);
+    let index = |k: usize| (up[k] != UNSET).then_some(up[k] as usize);
     // (head, depth) of every link, resolved up the class parents with an explicit stack.
     let mut head = vec![UNSET; links.len()];
     let mut depth = vec![0u32; links.len()];
@@ -111,14 +146,14 @@ fn chains(g: &HeapGraph, c: u32, links: &[u32]) -> (HashMap<u32, Chain>, Vec<u32
         let mut k = i;
         while head[k] == UNSET {
             stack.push(k);
-            match index(parent[k]) {
+            match index(k) {
                 Some(j) if j != k => k = j,
                 // The parent is a head: topmost, or not of the class (the root).
                 _ => break,
             }
         }
         while let Some(k) = stack.pop() {
-            let (h, d) = match index(parent[k]) {
+            let (h, d) = match index(k) {
                 Some(j) if j != k && head[j] != UNSET => (head[j], depth[j] + 1),
                 _ => (parent[k], 1),
             };
@@ -137,7 +172,7 @@ fn chains(g: &HeapGraph, c: u32, links: &[u32]) -> (HashMap<u32, Chain>, Vec<u32
             }
         }
     }
-    (out, parent)
+    (out, parent, up)
 }
 
 /// The longest chain of the class that lies along one line, if any.
@@ -148,15 +183,18 @@ fn longest_line(chains: HashMap<u32, Chain>) -> Option<Chain> {
         .max_by(|a, b| a.depth.cmp(&b.depth).then(b.head.cmp(&a.head)))
 }
 
-/// The first two links below a chain's head, up the class parents from its deepest link.
-fn first_links(links: &[u32], parent: &[u32], ch: &Chain) -> (u32, Option<u32>) {
+/// The first two links below a chain's head, up the class parents from its deepest link
+/// (`up`: each link's parent's position, as [`chains`] gives it).
+fn first_links(links: &[u32], parent: &[u32], up: &[u32], ch: &Chain) -> (u32, Option<u32>) {
     let (mut x, mut below) = (ch.deepest, None);
-    while let Ok(i) = links.binary_search(&x) {
+    let mut at = links.binary_search(&x).ok();
+    while let Some(i) = at {
         if parent[i] == ch.head {
             break;
         }
         below = Some(x);
         x = parent[i];
+        at = (up[i] != UNSET).then_some(up[i] as usize);
     }
     (x, below)
 }
@@ -165,9 +203,9 @@ fn first_links(links: &[u32], parent: &[u32], ch: &Chain) -> (u32, Option<u32>) 
 /// reaches its first link by other steps than each link reaches the next (an object that
 /// holds the list, of the list's class), the chain starts at the first link.
 fn chain_of(g: &HeapGraph, c: u32, links: &[u32]) -> Option<(u32, u64, u32)> {
-    let (chains, parent) = chains(g, c, links);
+    let (chains, parent, up) = chains(g, c, links);
     let ch = longest_line(chains)?;
-    let (first, second) = first_links(links, &parent, &ch);
+    let (first, second) = first_links(links, &parent, &up, &ch);
     let Some(second) = second else {
         return Some((ch.head, ch.depth + 1, first));
     };
@@ -306,5 +344,40 @@ impl Detector for LinkedChain {
                 },
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table a long list uses and the binary search a short one uses agree, links and
+    /// parents anywhere in the heap (the root, non-links, the last node).
+    #[test]
+    fn parent_positions_by_table_and_by_search_agree() {
+        let node_count = 50_000usize;
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as u32
+        };
+        let mut links: Vec<u32> = (0..DENSE_FROM * 2).map(|_| next(node_count)).collect();
+        links.push(node_count as u32 - 1);
+        links.sort_unstable();
+        links.dedup();
+        // Half the parents are links (a list), the rest any node.
+        let parent: Vec<u32> = (0..links.len())
+            .map(|i| match i % 4 {
+                0 | 1 => links[next(links.len()) as usize],
+                2 => next(node_count),
+                _ => 0,
+            })
+            .collect();
+        let by_table = positions_by_table(node_count, &links, &parent);
+        assert_eq!(by_table, positions_by_search(&links, &parent));
+        assert!(by_table.iter().filter(|&&p| p != UNSET).count() >= links.len() / 2);
+        assert_eq!(parent_positions(node_count, &links, &parent), by_table);
     }
 }
