@@ -120,6 +120,22 @@ fn by_index(t: u8) -> bool {
     matches!(t, edge_kind::ELEMENT | edge_kind::HIDDEN)
 }
 
+/// The name part of a [`Tracer::next`] key: the string id, or [`NUMBER_NAME`] for a name that
+/// is a plain number. V8 names the slots of a `Map`'s or `Set`'s table, and of other
+/// internal arrays, by their index ("0" … "999999"): one string each, all one `<n>`
+/// pattern, so keyed by string id a million-entry Map would miss the cache on every entry.
+fn key_name(g: &HeapGraph, name: u32) -> u32 {
+    let s = g.strings.get(name).as_bytes();
+    if !s.is_empty() && s.len() <= 10 && s.iter().all(u8::is_ascii_digit) {
+        NUMBER_NAME
+    } else {
+        name
+    }
+}
+
+/// The key name shared by all names that are plain numbers (no string table is this long).
+const NUMBER_NAME: u32 = u32::MAX;
+
 /// Entries [`Tracer::next`] stops growing at (edges named by data, one name per instance,
 /// would otherwise add one each without ever being looked up again).
 const NEXT_CAP: usize = 1 << 20;
@@ -287,7 +303,7 @@ impl<'g> Tracer<'g> {
                 let name = if by_index(t) {
                     0
                 } else {
-                    g.edge_name[e as usize]
+                    key_name(g, g.edge_name[e as usize])
                 };
                 let key = (
                     (sig as u64) << 32 | g.class_of[node as usize] as u64,
