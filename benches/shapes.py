@@ -189,9 +189,10 @@ def main() -> int:
     def ratio(ours, peer, result, tool):
         if ours and peer:
             return f"{peer / ours:.1f}×"
-        if ours and result.get("raw", {}).get(tool):  # ran, but failed or timed out
+        runs = result.get("raw", {}).get(tool) or []
+        if ours and any("timed out" in str(r.get("error", "")) for r in runs):
             return f"> {a.timeout / ours:.0f}×"
-        return "–"
+        return "–"  # not run, or failed
 
     for r in rows:
         s, p = r.get("summary", {}), r.get("pair", {})
