@@ -640,17 +640,29 @@ fn signal_during_the_write_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("report.json");
         fs::write(&target, b"old").unwrap();
-        let mut child = Command::new(bin())
-            .args(["--format", "json", "-o"])
+        let mut cmd = Command::new(bin());
+        cmd.args(["--format", "json", "-o"])
             .arg(&target)
             .arg(s1())
             .env("LD_PRELOAD", &lib)
             .env("STALL_GATE", &gate)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .stderr(Stdio::piped());
+        // heapdiff leaves a signal its parent ignores ignored (`nohup`, a background job's
+        // SIGINT), so the child starts with the default action whatever this test runs
+        // under: started as `cmd &` from a script, SIGINT would be ignored and the run
+        // would stall forever.
+        // SAFETY: signal(2) is async-signal-safe, as pre_exec requires.
+        unsafe {
+            cmd.pre_exec(|| {
+                for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                    libc::signal(s, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
         // The temporary file appears once the analysis is done; the first write to it then
         // stalls until the process ends.
         while listing(dir.path()).len() < 2 {
