@@ -7,7 +7,7 @@
 //! each; here each step key is interned once per tracer, and full paths and owner keys
 //! become integers in one trie and one table.
 
-use super::{owner, Tracer, ROOT_SIG, UNREACHABLE_SIG};
+use super::{Tracer, ROOT_SIG, UNREACHABLE_SIG};
 use crate::fasthash::FastMap;
 use crate::model::{Anchor, EdgeType, StepKey};
 use std::cmp::Ordering;
@@ -133,45 +133,21 @@ impl Keys {
         if tk.owner[sig as usize] != UNSET {
             return tk.owner[sig as usize];
         }
-        let mut up: Vec<u32> = Vec::new();
-        let mut s = sig;
-        let anchor = loop {
-            if s == ROOT_SIG {
-                break Anchor::Unnamed;
-            }
-            let (parent, local, _) = t.nodes[s as usize];
-            let step = self.step(t, tk, local);
-            match t.roles[s as usize] {
-                owner::StepRole::Name => up.push(step),
-                owner::StepRole::Anchor(a) => {
-                    up.push(step);
-                    break a;
-                }
-                owner::StepRole::AnchorBelow(a) => {
-                    if up.is_empty() {
-                        up.push(step);
-                    }
-                    break a;
-                }
-                owner::StepRole::Export(name) => {
-                    let key = StepKey {
+        let (anchor, steps) = t.owner_steps(sig);
+        let up = steps
+            .into_iter()
+            .map(|(s, export)| {
+                let step = self.step(t, tk, t.nodes[s as usize].1);
+                match export {
+                    Some(name) => self.intern_step(StepKey {
                         edge_type: EdgeType::Context,
                         edge: t.g.strings.get(name).to_string(),
                         ..self.step_keys[step as usize].clone()
-                    };
-                    up.push(self.intern_step(key));
-                    break Anchor::Variable;
+                    }),
+                    None => step,
                 }
-            }
-            if up.len() >= owner::MAX_OWNER_WALK {
-                break Anchor::Unnamed;
-            }
-            s = parent;
-        };
-        up.reverse();
-        if matches!(anchor, Anchor::Unnamed | Anchor::Stack) && up.len() > owner::UNANCHORED_STEPS {
-            up.drain(..up.len() - owner::UNANCHORED_STEPS);
-        }
+            })
+            .collect();
         let id = self.intern_owner(anchor, up);
         tk.owner[sig as usize] = id;
         id

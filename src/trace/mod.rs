@@ -369,52 +369,72 @@ impl<'g> Tracer<'g> {
         if let Some(k) = self.owner_keys.get(&sig) {
             return k.clone();
         }
-        let mut up: Vec<StepKey> = Vec::new();
+        let (anchor, steps) = self.owner_steps(sig);
+        let up = steps
+            .into_iter()
+            .map(|(s, export)| {
+                let (t, pattern, class) = self.steps[self.nodes[s as usize].1 as usize];
+                let key = StepKey {
+                    edge_type: EdgeType::of(t),
+                    edge: self.patterns[pattern as usize].clone(),
+                    node: self.g.class_names[class as usize].clone(),
+                };
+                match export {
+                    Some(name) => StepKey {
+                        edge_type: EdgeType::Context,
+                        edge: self.g.strings.get(name).to_string(),
+                        ..key
+                    },
+                    None => key,
+                }
+            })
+            .collect();
+        let k = (anchor, up);
+        self.owner_keys.insert(sig, k.clone());
+        k
+    }
+
+    /// The one owner rule on a signature's path (see [`owner`]): the walk up from its end to
+    /// the first step whose role anchors an owner. The anchor, and the owner part's steps
+    /// root first, each as the signature it ends and, for an exported variable, the
+    /// variable's name, which stands in for that step's edge.
+    pub fn owner_steps(&self, sig: u32) -> (Anchor, Vec<(u32, Option<u32>)>) {
+        let mut up = Vec::new();
+        if sig == UNREACHABLE_SIG || sig == ROOT_SIG {
+            return (Anchor::Unnamed, up);
+        }
         let mut s = sig;
         let anchor = loop {
             if s == ROOT_SIG {
                 break Anchor::Unnamed;
             }
-            let (parent, step, _) = self.nodes[s as usize];
-            let (t, pattern, class) = self.steps[step as usize];
-            let key = StepKey {
-                edge_type: EdgeType::of(t),
-                edge: self.patterns[pattern as usize].clone(),
-                node: self.g.class_names[class as usize].clone(),
-            };
             match self.roles[s as usize] {
-                owner::StepRole::Name => up.push(key),
+                owner::StepRole::Name => up.push((s, None)),
                 owner::StepRole::Anchor(a) => {
-                    up.push(key);
+                    up.push((s, None));
                     break a;
                 }
                 owner::StepRole::AnchorBelow(a) => {
                     if up.is_empty() {
-                        up.push(key);
+                        up.push((s, None));
                     }
                     break a;
                 }
                 owner::StepRole::Export(name) => {
-                    up.push(StepKey {
-                        edge_type: EdgeType::Context,
-                        edge: self.g.strings.get(name).to_string(),
-                        ..key
-                    });
+                    up.push((s, Some(name)));
                     break Anchor::Variable;
                 }
             }
             if up.len() >= owner::MAX_OWNER_WALK {
                 break Anchor::Unnamed;
             }
-            s = parent;
+            s = self.nodes[s as usize].0;
         };
         up.reverse();
         if matches!(anchor, Anchor::Unnamed | Anchor::Stack) && up.len() > owner::UNANCHORED_STEPS {
             up.drain(..up.len() - owner::UNANCHORED_STEPS);
         }
-        let k = (anchor, up);
-        self.owner_keys.insert(sig, k.clone());
-        k
+        (anchor, up)
     }
 
     /// Where the owner part starts in `sig`'s steps ([`Tracer::steps`]).
