@@ -115,6 +115,11 @@ def compare(name: str, args: list[str], reuse: bool = False) -> dict:
     return json.loads(new[-1].read_text())
 
 
+def timed_out(runs: list[dict]) -> bool:
+    """Whether a tool's runs ended at the timeout (compare.py's error text for it)."""
+    return any("timed out" in str(r.get("error", "")) for r in runs)
+
+
 def cell(result: dict, tool: str, timeout: float) -> tuple[str, float | None, float | None]:
     """A tool's median time as text, the median (s) and its peak RSS (MiB)."""
     s = result.get("summary", {}).get(tool)
@@ -122,8 +127,7 @@ def cell(result: dict, tool: str, timeout: float) -> tuple[str, float | None, fl
         runs = result.get("raw", {}).get(tool)
         if not runs:
             return "–", None, None
-        timed_out = any("timed out" in str(r.get("error", "")) for r in runs)
-        return (f"> {timeout:.0f} s" if timed_out else "failed"), None, None
+        return (f"> {timeout:.0f} s" if timed_out(runs) else "failed"), None, None
     t = s["time_median_s"]
     return f"{t:.2f} s ({s['time_min_s']:.2f}–{s['time_max_s']:.2f})", t, s["rss_median_kib"] / 1024
 
@@ -190,7 +194,7 @@ def main() -> int:
         if ours and peer:
             return f"{peer / ours:.1f}×"
         runs = result.get("raw", {}).get(tool) or []
-        if ours and any("timed out" in str(r.get("error", "")) for r in runs):
+        if ours and timed_out(runs):
             return f"> {a.timeout / ours:.0f}×"
         return "–"  # not run, or failed
 
