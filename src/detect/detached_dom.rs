@@ -2,8 +2,11 @@
 //! keeps them alive — a JS array, Map or variable, or a closure (often an event listener).
 //!
 //! A node is detached when Blink marks it so (`detachedness` 2, which heapdiff's class names
-//! show as `Detached …`); the nodes of one tree hang under its *top*, the detached node whose
-//! dominator is outside every detached tree. A tree's holders are the retainers of its top
+//! show as `Detached …`) or, as DevTools has it, when it is native and only detached nodes
+//! reach it ([`crate::graph::dom_state`]: an element's `Text`, its attribute data). A tree
+//! is reported for the DOM nodes it gains and counted with its internals. The DOM nodes of
+//! one tree hang under its *top*, the detached node whose dominator is outside every
+//! detached tree. A tree's holders are the retainers of its top
 //! that are outside detached trees (what sits inside — a listener on a button of the panel,
 //! the panel's own data — is part of the tree, not a holder), each named for what owns it:
 //! an engine array or hash table for the collection that owns it (`removedRows`), a scope
@@ -25,7 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub struct DetachedDom;
 
-/// Detached nodes one holder must gain to be reported (a healthy page keeps none, or a
+/// Detached DOM nodes one holder must gain to be reported (a healthy page keeps none, or a
 /// constant few).
 pub const MIN_DETACHED_GROWTH: u64 = 3;
 
@@ -61,17 +64,20 @@ fn class_flags(g: &HeapGraph) -> Vec<(bool, bool)> {
         .collect()
 }
 
-/// Part of a DOM tree: detached, or a native DOM node (a text node under a detached element
-/// is not itself marked).
-fn in_dom_tree(g: &HeapGraph, detached: &BitSet, v: u32) -> bool {
-    if detached.get(v as usize) {
-        return true;
-    }
+/// A DOM node (an element, a text node, …), detached or not: not an embedder internal.
+fn is_dom_node(g: &HeapGraph, v: u32) -> bool {
     if g.node_type[v as usize] != node_kind::NATIVE {
         return false;
     }
     let c = class(g, v);
+    let c = c.strip_prefix("Detached ").unwrap_or(c);
     c.starts_with('<') || DOM_NODE_CLASSES.contains(&c)
+}
+
+/// Part of a DOM tree: detached, or a native DOM node (one not marked detached, as when an
+/// attached node still points into a removed tree).
+fn in_dom_tree(g: &HeapGraph, detached: &BitSet, v: u32) -> bool {
+    detached.get(v as usize) || is_dom_node(g, v)
 }
 
 /// What the holders of some trees keep, in one snapshot.
@@ -81,7 +87,10 @@ struct Group {
     holder_nodes: Vec<u32>,
     /// A node to trace for the finding's path.
     path_node: u32,
+    /// Detached nodes, embedder internals included (the `Detached …` rows DevTools shows).
     count: u64,
+    /// DOM nodes among them (elements, text, …, or a tree's own top): what must grow.
+    dom_count: u64,
     retained: u64,
     shared: bool,
     classes: BTreeMap<String, u64>,
@@ -105,11 +114,10 @@ fn groups(cx: &DetectCtx<'_>, i: usize) -> BTreeMap<Vec<HolderKey>, Group> {
     if list.is_empty() {
         return out;
     }
-    // Each detached node's top: up the dominator tree while still in a DOM tree.
+    // Each detached DOM node's top: up the dominator tree while still in a DOM tree.
     let mut top_of: HashMap<u32, u32> = HashMap::new();
-    let inside = |x: u32| is_inside(g, &detached, x);
-    let mut named: HashMap<u32, Vec<(Holder, u32)>> = HashMap::new();
-    for &v in &list {
+    let (dom, internal): (Vec<u32>, Vec<u32>) = list.iter().partition(|&&v| is_dom_node(g, v));
+    for &v in &dom {
         let mut chain = vec![v];
         let mut u = v;
         let top = loop {
@@ -126,6 +134,31 @@ fn groups(cx: &DetectCtx<'_>, i: usize) -> BTreeMap<Vec<HolderKey>, Group> {
         for c in chain {
             top_of.insert(c, top);
         }
+    }
+    // The embedder internals detached with them (an element's attribute data, a class
+    // list) belong to the tree that reaches them, which their dominator need not be in
+    // (data shared by two elements hangs under what holds both trees). They are counted
+    // with that tree but never make one: a tree is reported for the DOM nodes it gains.
+    let mut stack = dom.clone();
+    while let Some(u) = stack.pop() {
+        let top = top_of[&u];
+        for e in g.first_edge[u as usize] as usize..g.first_edge[u as usize + 1] as usize {
+            let t = g.edge_to[e];
+            if matches!(g.edge_type[e], edge_kind::HIDDEN | edge_kind::WEAK)
+                || !detached.get(t as usize)
+                || top_of.contains_key(&t)
+            {
+                continue;
+            }
+            top_of.insert(t, top);
+            stack.push(t);
+        }
+    }
+    let inside = |x: u32| is_inside(g, &detached, x);
+    let mut named: HashMap<u32, Vec<(Holder, u32)>> = HashMap::new();
+    for v in dom.into_iter().chain(internal) {
+        // A detached node no DOM node reaches (marked by the embedder itself) is a tree.
+        let top = *top_of.entry(v).or_insert(v);
         // A top inside another tree (a panel kept by a listener on a button of another
         // detached panel) belongs to the outer tree's holders.
         let holders = named
@@ -141,6 +174,9 @@ fn groups(cx: &DetectCtx<'_>, i: usize) -> BTreeMap<Vec<HolderKey>, Group> {
             grp.shared = holders.len() > 1;
         }
         grp.count += 1;
+        if top == v || is_dom_node(g, v) {
+            grp.dom_count += 1;
+        }
         grp.nodes.push(v);
         // Only the tops: their retained sizes include the rest.
         if top == v {
@@ -300,7 +336,8 @@ impl Detector for DetachedDom {
                 .iter()
                 .map(|gs| gs.get(key).map_or(0, |g| g.count))
                 .collect();
-            if a.count.saturating_sub(counts[0]) < MIN_DETACHED_GROWTH {
+            let dom_before = all[0].get(key).map_or(0, |g| g.dom_count);
+            if a.dom_count.saturating_sub(dom_before) < MIN_DETACHED_GROWTH {
                 continue;
             }
             let mut classes: Vec<(String, u64)> =

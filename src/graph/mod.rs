@@ -4,13 +4,14 @@
 //!
 //! [`HeapGraph::build_with`] runs the phases in order, each in its own file:
 //! `build_edge_index → essential_edges → dominator_slots (the dominators' retainers) ∥
-//! number_nodes → dominators (first pass) → dominators (link-eval) ∥ {compute_classes,
-//! compute_distances} → compute_retained_sizes → compute_class_stats`; the whole reverse
+//! number_nodes → dominators (first pass) → dominators (link-eval) ∥ {dom_state::propagate →
+//! compute_classes, compute_distances} → compute_retained_sizes → compute_class_stats`; the whole reverse
 //! CSR (`build_retainers`) is left for first use.
 
 pub mod classes;
 pub mod csr;
 pub mod distance;
+pub mod dom_state;
 pub mod dominators;
 pub mod essential;
 pub mod parents;
@@ -95,6 +96,8 @@ pub struct HeapGraph {
     /// Self sizes, 64-bit, read with [`SelfSizes::get`] (32 bits a node, the rare size of
     /// 4 GiB or more aside).
     pub self_size: SelfSizes,
+    /// 0 unknown, 1 attached, 2 detached: the file's marks spread over native nodes
+    /// ([`dom_state`]).
     pub detachedness: Vec<u8>,
     pub first_edge: Vec<u32>,
     pub edge_type: Vec<u8>,
@@ -150,13 +153,15 @@ impl HeapGraph {
     /// with more than one (a fifth of a Node heap's nodes, two fifths of its edges),
     /// collected once the essential edges are known, beside the DFS. The whole reverse CSR
     /// ([`HeapGraph::reverse`]) is built on first use.
-    pub fn build_with(s: Snapshot, paths: bool) -> HeapGraph {
+    pub fn build_with(mut s: Snapshot, paths: bool) -> HeapGraph {
         fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
             let t = Instant::now();
             let v = f();
             (v, t.elapsed())
         }
         let first_edge = csr::build_edge_index(s.edge_count);
+        // Spread beside the dominators, with the classes that read it.
+        let mut detachedness = std::mem::take(&mut s.detachedness);
         let rules = essential::EdgeRules {
             first_edge: &first_edge,
             edge_type: &s.edge_type,
@@ -235,10 +240,17 @@ impl HeapGraph {
             || timed(|| dominators::finish(first)),
             || {
                 timed(|| {
+                    dom_state::propagate(
+                        &s.node_type,
+                        &first_edge,
+                        &s.edge_to,
+                        &s.edge_type,
+                        &mut detachedness,
+                    );
                     let cls = classes::compute_classes(
                         &s.node_type,
                         &s.node_name,
-                        &s.detachedness,
+                        &detachedness,
                         &s.strings,
                         &s.node_type_names,
                     );
@@ -290,7 +302,7 @@ impl HeapGraph {
             node_name: s.node_name,
             node_id: s.node_id,
             self_size: s.self_size,
-            detachedness: s.detachedness,
+            detachedness,
             first_edge,
             edge_type: s.edge_type,
             edge_name: s.edge_name,

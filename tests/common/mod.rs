@@ -185,9 +185,9 @@ pub fn read_plain(bytes: &[u8]) -> Plain {
         ids: vec![],
         self_sizes: vec![],
     };
+    let mut state: Vec<u64> = Vec::new();
     for rec in nodes.chunks(k) {
-        p.detached
-            .push(di.is_some_and(|d| rec[d].as_u64() == Some(2)));
+        state.push(di.map_or(0, |d| rec[d].as_u64().unwrap()));
         p.types
             .push(types[rec[ti].as_u64().unwrap() as usize].to_string());
         p.names
@@ -195,6 +195,47 @@ pub fn read_plain(bytes: &[u8]) -> Plain {
         p.ids.push(rec[ii].as_u64().unwrap());
         p.self_sizes.push(rec[si].as_u64().unwrap());
     }
+    // The DOM state spread longhand (README "Class names"): repeat until nothing changes,
+    // first attached, then detached, from native node to native node over every edge but
+    // hidden and weak ones; a node's own mark stays.
+    let edge_fields = meta["edge_fields"].as_array().unwrap().len();
+    let edge_types: Vec<&str> = meta["edge_types"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    let ec = at("edge_count");
+    let mut edges: Vec<(usize, usize)> = Vec::new();
+    let raw_edges = v["edges"].as_array().unwrap();
+    let mut next = 0;
+    for (from, rec) in nodes.chunks(k).enumerate() {
+        for _ in 0..rec[ec].as_u64().unwrap() {
+            let e = &raw_edges[next * edge_fields..(next + 1) * edge_fields];
+            next += 1;
+            let ty = edge_types[e[0].as_u64().unwrap() as usize];
+            if ty != "hidden" && ty != "weak" {
+                edges.push((from, e[2].as_u64().unwrap() as usize / k));
+            }
+        }
+    }
+    let marked: Vec<bool> = state.iter().map(|&s| s != 0).collect();
+    let native = |i: usize| p.types[i] == "native";
+    for spread in [1, 2] {
+        loop {
+            let mut changed = false;
+            for &(f, t) in &edges {
+                if state[f] == spread && native(f) && native(t) && state[t] == 0 && !marked[t] {
+                    state[t] = spread;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+    p.detached = state.iter().map(|&s| s == 2).collect();
     p
 }
 
