@@ -1,7 +1,6 @@
 // Bundles DevTools' heap snapshot worker (TypeScript, from the pinned npm package) into one
-// ES module for Node: dist/heap-snapshot.mjs. The worker's code is used as published; only
-// two things it pulls in for the UI are replaced: the generated locale list (absent from the
-// npm package) and nothing else.
+// ES module for Node: dist/heap-snapshot.mjs. The worker's code is used as published; the one
+// module replaced is the locale list DevTools' build generates (absent from the npm package).
 import * as esbuild from 'esbuild';
 import {fileURLToPath} from 'node:url';
 import * as path from 'node:path';
