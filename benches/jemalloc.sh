@@ -7,13 +7,11 @@
 #   2. generates benches/data/jemalloc-20k.heap and jemalloc-200k.heap (and the frozen copy
 #      of the program they name, benches/data/jemalloc-app/heapdiff) with
 #      fixtures/jemalloc/make-large.py when any is missing, or always with --regen;
-#   3. check (skipped with --skip-check): runs heapdiff and jeprof once each, checks that
-#      heapdiff's report is sane (stacks and functions named, not module+0xoffset) and
-#      compares the per-function cumulative deltas of the two tools (top 5 of each side,
-#      among the functions both report: heapdiff trims Rust's inlined allocator glue, such as
-#      alloc::alloc::alloc, which jeprof keeps, so flat deltas move to the caller by design;
-#      flat deltas are compared exactly on the C fixture by tests/jemalloc.rs);
-#      writes benches/results/jemalloc-check-<UTC time>.md;
+#   3. check (skipped with --skip-check): runs heapdiff once and jeprof twice (--text --cum,
+#      and --collapsed for its stacks), checks that heapdiff's report is sane (stacks and
+#      functions named, not module+0xoffset) and compares the cumulative delta of every
+#      function both tools name (benches/jemalloc_check.py says how; Rust's allocator glue,
+#      which heapdiff trims, is left out); writes benches/results/jemalloc-check-<UTC time>.md;
 #   4. times both tools with benches/compare.py (interleaved runs, medians, peak RSS):
 #      3 runs per tool, or 1 when the check's jeprof run took more than 2 minutes
 #      (--runs N overrides); results in benches/results/jemalloc-<UTC time>.{json,md}.
@@ -83,7 +81,7 @@ if [[ $check == 1 ]]; then
         cat "$table.stderr" >&2
     fi
 
-    echo "== check: heapdiff --format json (functions) and jeprof --text --show_bytes --base" >&2
+    echo "== check: heapdiff --format json (functions), jeprof --text --cum and --collapsed" >&2
     funcs=$results/jemalloc-check-$stamp.heapdiff-functions.json
     t0=$(now)
     "$heapdiff" --format json "$before" "$after" | python3 -c '
@@ -113,13 +111,15 @@ json.dump({"totals": totals, "functions": functions}, sys.stdout)
 ' >"$funcs"
     t1=$(now)
     jeprof_txt=$results/jemalloc-check-$stamp.jeprof.txt
-    jeprof --text --show_bytes --base="$before" "$program" "$after" >"$jeprof_txt" 2>"$jeprof_txt.stderr"
+    jeprof --text --cum --show_bytes --base="$before" "$program" "$after" >"$jeprof_txt" 2>"$jeprof_txt.stderr"
     t2=$(now)
+    jeprof_stacks=$results/jemalloc-check-$stamp.jeprof-collapsed.txt
+    jeprof --collapsed --base="$before" "$program" "$after" >"$jeprof_stacks" 2>"$jeprof_stacks.stderr"
     hd_s=$(python3 -c "print(f'{$t1 - $t0:.1f}')")
     je_s=$(python3 -c "print(f'{$t2 - $t1:.1f}')")
-    echo "check run: heapdiff --format json (+ extracting functions) ${hd_s} s, jeprof --show_bytes ${je_s} s" >&2
+    echo "check run: heapdiff --format json (+ extracting functions) ${hd_s} s, jeprof --text ${je_s} s" >&2
 
-    python3 benches/jemalloc_check.py "$funcs" "$jeprof_txt" "$hd_s" "$je_s" \
+    python3 benches/jemalloc_check.py "$funcs" "$jeprof_txt" "$jeprof_stacks" "$hd_s" "$je_s" \
         >"$results/jemalloc-check-$stamp.md"
     cat "$results/jemalloc-check-$stamp.md" >&2
     if [[ -z $runs ]]; then

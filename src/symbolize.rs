@@ -29,6 +29,10 @@
 //! Everything is cached: one open module per (path, inode), one lookup per (module, file
 //! offset). Two dumps of one binary, from one process or two, share both caches.
 
+mod rust_names;
+
+pub use rust_names::canonical_rust_name;
+
 use crate::fasthash::FastMap;
 use crate::input::jemalloc::{Mapping, Profile, Sampling};
 use crate::input::mmap::Mapped;
@@ -514,11 +518,10 @@ impl Symbolizer {
         if let Some(dwarf) = &loaded.dwarf {
             if let Ok(mut iter) = dwarf.find_frames(vaddr) {
                 while let Ok(Some(f)) = iter.next() {
-                    let function = f
-                        .function
-                        .as_ref()
-                        .and_then(|n| n.demangle().ok())
-                        .map(|n| bare_function_name(&n));
+                    let function = f.function.as_ref().and_then(|n| {
+                        let raw = n.raw_name().ok()?;
+                        Some(function_name(&raw, n.language))
+                    });
                     let (file, line) = match &f.location {
                         Some(l) => (l.file.map(str::to_string), l.line),
                         None => (None, None),
@@ -529,8 +532,7 @@ impl Symbolizer {
         }
         // Where DWARF has no name (no unit covers the address, or a frame without a
         // function), the symbol table names the physical function.
-        let symbol = lookup_symbol(&loaded.symbols, vaddr)
-            .map(|s| bare_function_name(&addr2line::demangle_auto(s.name.as_ref().into(), None)));
+        let symbol = lookup_symbol(&loaded.symbols, vaddr).map(|s| function_name(&s.name, None));
         if frames.is_empty() {
             frames.push((None, None, None));
         }
@@ -839,6 +841,22 @@ fn inode_of(meta: &std::fs::Metadata) -> Option<u64> {
 #[cfg(not(unix))]
 fn inode_of(_meta: &std::fs::Metadata) -> Option<u64> {
     None
+}
+
+/// The bare, canonical name of a function from its raw (usually mangled) name, the same
+/// whether DWARF or the symbol table gave it: Rust names in [`canonical_rust_name`]'s
+/// spelling (so that a function is one row whichever mangling scheme its copy used), others
+/// demangled with their argument list removed. `language`: the DWARF unit's, when known.
+pub fn function_name(raw: &str, language: Option<addr2line::gimli::DwLang>) -> String {
+    if let Ok(d) = rustc_demangle::try_demangle(raw) {
+        return canonical_rust_name(&format!("{d:#}"));
+    }
+    let demangled = addr2line::demangle_auto(raw.into(), language);
+    if language == Some(addr2line::gimli::DW_LANG_Rust) {
+        // A Rust unit's name that is not mangled (DWARF without a linkage name).
+        return canonical_rust_name(&demangled);
+    }
+    bare_function_name(&demangled)
 }
 
 /// Whether `name` is Rust allocator glue ([`INLINED_GLUE_PREFIXES`]).
