@@ -98,7 +98,10 @@ pub const ALLOCATOR_PREFIXES: &[&str] = &[
 pub const INLINED_GLUE_PREFIXES: &[&str] = &[
     "alloc::alloc::",
     "<alloc::alloc::Global",
-    "__rustc::__rust_",
+    // The allocator shims only: `__rustc::__rust_start_panic` and friends allocate nothing.
+    "__rustc::__rust_alloc",
+    "__rustc::__rust_realloc",
+    "__rustc::__rust_dealloc",
 ];
 
 /// File name prefix of the jemalloc shared library: every frame mapped from it is allocator.
