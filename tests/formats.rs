@@ -169,7 +169,7 @@ fn markdown_warns_when_processes_differ() {
     let md = run("markdown", &[], &[S1, S2_OTHER_PROCESS]);
     assert_well_formed(&md);
     assert!(
-        md.contains("\n> **Warning:** these snapshots come from different processes"),
+        md.contains("\n> **Warning:** object ids were renumbered between these snapshots"),
         "{md}"
     );
     // Without ids there are no new/deleted counts, only deltas.

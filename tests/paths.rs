@@ -212,6 +212,35 @@ fn two_processes_are_detected_and_compared_by_class_and_path() {
     );
 }
 
+#[test]
+fn a_restarted_heap_profiler_is_named_and_compared_by_class() {
+    // One process, dumped by its own /debug/heap endpoint through two inspector sessions
+    // (fixtures/v8/programs/admin-dump.js): the second session numbers every object anew.
+    let r = json(&[
+        path("v8/profiler-restart/s1.heapsnapshot.gz"),
+        path("v8/profiler-restart/s2.heapsnapshot.gz"),
+    ]);
+    assert_eq!(r["ids_comparable"], false);
+    let note = r["notes"][0].as_str().unwrap();
+    assert!(
+        note.starts_with("Object ids were renumbered")
+            && note.contains("the heap profiler was restarted between them"),
+        "{note}"
+    );
+    // The 100 requests between the dumps each leave a record in `recent`.
+    let c = class(&r, "RequestRecord");
+    assert_eq!(
+        (c["count_before"].as_u64(), c["count_after"].as_u64()),
+        (Some(100), Some(200))
+    );
+    assert!(c["added_count"].is_null());
+    let f = &r["findings"][0];
+    assert_eq!(
+        (f["kind"].as_str(), f["owner"].as_str()),
+        (Some("unbounded_collection"), Some("recent"))
+    );
+}
+
 /// Tracing a snapshot in parts (each with its own tracer, merged by path) gives the same
 /// paths as tracing it whole, down to the chosen example path of every group.
 #[test]

@@ -523,9 +523,12 @@ fn cross_process_note(cmp: &Comparison) -> String {
         100.0 * cmp.same_class_ids as f64 / cmp.common_ids as f64
     };
     format!(
-        "The snapshots come from different processes: of {} node ids present in both, only {:.0}% name the same class \
-         (within one process it is 100%). Objects cannot be matched by id, so new/deleted counts are not shown; \
-         growth is by class totals and by retainer-path signatures.",
+        "Object ids were renumbered between the snapshots: of {} node ids present in both, only {:.0}% name \
+         the same class (one heap profiler keeps every object's id: 100%). They come from different processes, \
+         or the heap profiler was restarted between them (a new DevTools or inspector session; \
+         `v8.writeHeapSnapshot()`, `--heapsnapshot-signal` and one DevTools session keep ids). Objects cannot \
+         be matched by id, so new/deleted counts are not shown; growth is by class totals and by retainer-path \
+         signatures.",
         cmp.common_ids, pct
     )
 }

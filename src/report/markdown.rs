@@ -1,8 +1,8 @@
 //! `--format markdown`: a ticket-ready report, for GitHub issues and Jira's markdown.
 //!
-//! Sections, in order: a title naming the inputs; a warning when the snapshots come from
-//! different processes; the summary (inputs, total growth, notes); the gate's verdict; the
-//! findings; the top growth table (or, for one snapshot, classes by retained size and the
+//! Sections, in order: a title naming the inputs; a warning when the snapshots' ids were
+//! renumbered (different processes, a restarted heap profiler); the summary (inputs, total
+//! growth, notes); the gate's verdict; the findings; the top growth table (or, for one snapshot, classes by retained size and the
 //! largest dominators); the top retainer path of each top class; then every path of every
 //! class in collapsed `<details>` blocks.
 //!
@@ -142,9 +142,10 @@ fn title(r: &Report, out: &mut dyn Write) -> io::Result<()> {
     if r.ids_comparable == Some(false) {
         writeln!(
             out,
-            "> **Warning:** these snapshots come from different processes, so their object ids \
-             cannot be matched: new and deleted objects are not counted, and growth is \
-             compared by class totals and retainer paths.\n"
+            "> **Warning:** object ids were renumbered between these snapshots (different \
+             processes, or a heap profiler restarted in between), so objects cannot be matched: \
+             new and deleted objects are not counted, and growth is compared by class totals and \
+             retainer paths.\n"
         )?;
     }
     Ok(())
@@ -795,7 +796,7 @@ mod tests {
         r.snapshots.truncate(2);
         r.ids_comparable = Some(false);
         let md = render(&r, 0);
-        assert!(md.contains("\n> **Warning:** these snapshots come from different processes"));
+        assert!(md.contains("\n> **Warning:** object ids were renumbered between these snapshots"));
         assert!(md.starts_with("# Heap growth: `a.heapsnapshot` → `b`\n"));
         assert!(md.contains("| Class | New objects | Retained | Path |\n"));
     }
