@@ -16,19 +16,27 @@ Examples:
   ssh host cat /tmp/app.heapsnapshot | heapdiff - local.heapsnapshot   stdin ('-') as one input
   heapdiff before.heap after.heap                  jemalloc profiles: growth by allocation stack
   heapdiff --symbols ./build before.heap after.heap    ... with binaries that moved since the dump
+  heapdiff capture 127.0.0.1:9229 --fail-on high   snapshot a live Node process (--inspect) 3 times, report
 
 Exit codes:
   0  ran, and no gate was breached
   1  a gate was breached (--fail-if-growth, --fail-on)
-  2  usage error, an input that cannot be read, or a report that cannot be written (one line
-     on stderr names the file)
+  2  usage error, an input that cannot be read, a report that cannot be written, or a capture
+     that failed (one line on stderr names the file or target)
 
 Reports never contain string values from the heap unless --show-values is given; names that
 look like data (order:1234, tokens, e-mail addresses) are shown as patterns (order:<n>).";
 
 /// Compare heap dumps and say what leaks.
 #[derive(Debug, Parser)]
-#[command(name = "heapdiff", version, about, after_help = EXAMPLES)]
+#[command(
+    name = "heapdiff",
+    version,
+    about,
+    after_help = EXAMPLES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct Args {
     /// Heap snapshots (`.heapsnapshot`, optionally `.gz`): one for a summary, two for a
     /// comparison (before, after), three or more for a series (oldest first). `-` is stdin
@@ -36,6 +44,78 @@ pub struct Args {
     #[arg(required = true, value_name = "SNAPSHOT")]
     pub inputs: Vec<PathBuf>,
 
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Take heap snapshots of a live Node process or Chrome page, then report on them.
+    Capture(CaptureArgs),
+}
+
+const CAPTURE_EXAMPLES: &str = "\
+Examples:
+  node --inspect=127.0.0.1:9229 server.js &
+  heapdiff capture 127.0.0.1:9229                  3 snapshots 30 s apart, then the series report
+  heapdiff capture pid:4242 -n 2 --interval 5m     a running Node process (opens its inspector)
+  chromium --headless --remote-debugging-port=9222 https://app.example &
+  heapdiff capture 127.0.0.1:9222 --target /checkout --interval 10s
+  heapdiff capture 127.0.0.1:9229 --out nightly --fail-on high   a CI leak gate (exit 1 = leak)
+
+Snapshots are written as DIR/1.heapsnapshot.gz, DIR/2… (streamed, never held in memory); only
+the address given is contacted.";
+
+/// `heapdiff capture`'s flags.
+#[derive(Debug, clap::Args)]
+#[command(after_help = CAPTURE_EXAMPLES)]
+pub struct CaptureArgs {
+    /// What to snapshot: HOST:PORT of an inspector (Node `--inspect`, Chrome
+    /// `--remote-debugging-port`; its targets are listed from /json/list), a ws:// debugger
+    /// URL, or pid:PID of a local Node process (its inspector is opened with SIGUSR1, and
+    /// stays open until the process exits).
+    #[arg(value_name = "TARGET")]
+    pub target: String,
+
+    /// Which of the endpoint's targets: its id, or part of its URL or title (default: the
+    /// first page or Node process).
+    #[arg(long = "target", value_name = "ID|URL")]
+    pub select: Option<String>,
+
+    /// How many snapshots.
+    #[arg(short = 'n', long, default_value_t = 3, value_name = "N")]
+    pub count: usize,
+
+    /// Time from the start of one snapshot to the start of the next (30s, 2m, 500ms).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub interval: std::time::Duration,
+
+    /// Directory for the snapshots (created if needed; default: heapdiff-capture-<time>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Collect garbage before each snapshot (the default), so that garbage is not counted.
+    #[arg(long, overrides_with = "no_gc")]
+    pub gc: bool,
+
+    /// Take the snapshots as the heap is, garbage included.
+    #[arg(long)]
+    pub no_gc: bool,
+
+    /// Only capture: no report (the report flags are then not used).
+    #[arg(long)]
+    pub no_report: bool,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// The report's flags, the same for files and for a capture.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -98,20 +178,36 @@ pub struct Config {
     pub timings: bool,
 }
 
+/// What the command line asks for.
+#[derive(Debug, Clone)]
+pub enum Run {
+    Report(Config),
+    Capture(crate::capture::CaptureConfig),
+}
+
 impl Args {
-    pub fn into_config(self) -> Result<Config, String> {
+    pub fn into_run(self) -> Result<Run, String> {
+        match self.command {
+            Some(Command::Capture(c)) => c.into_config().map(Run::Capture),
+            None => self.report.into_config(self.inputs).map(Run::Report),
+        }
+    }
+}
+
+impl ReportArgs {
+    fn into_config(self, inputs: Vec<PathBuf>) -> Result<Config, String> {
         let output = self.output.filter(|p| p.as_os_str() != "-");
-        if self.inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
+        if inputs.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
             return Err("'-' (stdin) is given more than once; stdin can be read only once".into());
         }
         crate::arena::HugePages::from_env()?;
-        if self.inputs.len() < 2 && (self.fail_if_growth.is_some() || self.fail_on.is_some()) {
+        if inputs.len() < 2 && (self.fail_if_growth.is_some() || self.fail_on.is_some()) {
             return Err(
                 "--fail-if-growth and --fail-on need two or more snapshots to compare".into(),
             );
         }
         Ok(Config {
-            inputs: self.inputs,
+            inputs,
             format: self.format,
             output,
             top: self.top,
@@ -124,4 +220,59 @@ impl Args {
             timings: self.timings,
         })
     }
+}
+
+impl CaptureArgs {
+    fn into_config(self) -> Result<crate::capture::CaptureConfig, String> {
+        let endpoint = crate::capture::endpoint::Endpoint::parse(&self.target)?;
+        if self.count == 0 {
+            return Err("--count must be at least 1".into());
+        }
+        let out = self.out.unwrap_or_else(default_out_dir);
+        let quiet = self.report.quiet;
+        // The report's inputs are the snapshots, known once taken; two stand in for the
+        // checks that need a comparison.
+        let stand_in = vec![PathBuf::new(); self.count];
+        let report = if self.no_report {
+            None
+        } else {
+            Some(self.report.into_config(stand_in)?)
+        };
+        Ok(crate::capture::CaptureConfig {
+            target_text: self.target,
+            endpoint,
+            target_filter: self.select,
+            count: self.count,
+            interval: self.interval,
+            out,
+            gc: !self.no_gc,
+            report,
+            quiet,
+        })
+    }
+}
+
+/// `heapdiff-capture-<local time>` in the working directory.
+fn default_out_dir() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Local time through the C library, as `date` shows it.
+    // SAFETY: `tm` is plain data; all zeros is a valid value.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let t = secs as libc::time_t;
+    // SAFETY: localtime_r writes only into `tm`.
+    let ok = !unsafe { libc::localtime_r(&t, &mut tm) }.is_null();
+    if !ok {
+        return PathBuf::from(format!("heapdiff-capture-{secs}"));
+    }
+    PathBuf::from(format!(
+        "heapdiff-capture-{:04}-{:02}-{:02}T{:02}-{:02}-{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    ))
 }

@@ -53,6 +53,14 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// A live capture failed: its target could not be reached, chosen or read (the message
+    /// names the target).
+    Capture(String),
+    /// A captured snapshot could not be written.
+    Snapshot {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Every message is one line: file names and bytes quoted from an input may hold newlines or
@@ -66,6 +74,10 @@ impl fmt::Display for Error {
             Error::Output { path, source } => {
                 format!("{}: cannot write report: {source}", path.display())
             }
+            Error::Capture(message) => message.clone(),
+            Error::Snapshot { path, source } => {
+                format!("{}: cannot write snapshot: {source}", path.display())
+            }
         };
         f.write_str(&escape_controls(&text))
     }
@@ -74,8 +86,10 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io { source, .. } | Error::Output { source, .. } => Some(source),
-            Error::Input { .. } | Error::Usage(_) => None,
+            Error::Io { source, .. }
+            | Error::Output { source, .. }
+            | Error::Snapshot { source, .. } => Some(source),
+            Error::Input { .. } | Error::Usage(_) | Error::Capture(_) => None,
         }
     }
 }
@@ -115,6 +129,12 @@ impl Error {
         Error::Input {
             path: path.to_path_buf(),
             error,
+        }
+    }
+    pub fn snapshot(path: &Path, source: std::io::Error) -> Self {
+        Error::Snapshot {
+            path: path.to_path_buf(),
+            source,
         }
     }
     pub fn io(path: &Path, source: std::io::Error) -> Self {

@@ -4,10 +4,12 @@
 //! [`graph`] derives retainers, distances, dominators, retained sizes, classes, scopes and
 //! the path tree, [`diff`] compares snapshots, [`trace`] names retainer paths and owners,
 //! [`detect`] finds leaks, [`report`] builds one model and renders it in each format, and
-//! [`output`] puts it on stdout or in a file.
+//! [`output`] puts it on stdout or in a file. [`capture`] takes the snapshots from a live
+//! process first.
 //! [`model`] holds the typed path steps and leaks those stages share.
 
 pub mod arena;
+pub mod capture;
 pub mod cli;
 pub mod detect;
 pub mod diff;

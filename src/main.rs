@@ -33,9 +33,12 @@ fn main() -> ExitCode {
         }
     };
     let result = args
-        .into_config()
+        .into_run()
         .map_err(heapdiff::error::Error::Usage)
-        .and_then(|cfg| heapdiff::run(&cfg));
+        .and_then(|run| match run {
+            heapdiff::cli::Run::Report(cfg) => heapdiff::run(&cfg),
+            heapdiff::cli::Run::Capture(cfg) => heapdiff::capture::run(&cfg),
+        });
     match result {
         Ok(heapdiff::Outcome::Ok) => ExitCode::SUCCESS,
         Ok(heapdiff::Outcome::GateBreached) => ExitCode::from(1),

@@ -21,6 +21,8 @@
 
 mod unix;
 
+pub(crate) use unix::RemoveOnSignal;
+
 use crate::error::{Error, Result};
 use std::ffi::OsString;
 use std::fs::{File, Metadata, OpenOptions};
