@@ -154,7 +154,7 @@ fn take_one(
         .create(true)
         .truncate(true)
         .open(&tmp)
-        .map_err(|e| Error::snapshot(&tmp, e))?;
+        .map_err(|e| Error::snapshot(path, e))?;
     let (tx, rx) = mpsc::sync_channel::<String>(CHUNKS_IN_FLIGHT);
     let writer = std::thread::spawn(move || compress(file, rx));
     let bar = show.then(|| {
@@ -213,7 +213,7 @@ fn take_one(
     };
     match (taken, written) {
         // A write error explains a handler error: say it.
-        (_, Err(e)) => return fail(Error::snapshot(&tmp, e)),
+        (_, Err(e)) => return fail(Error::snapshot(path, e)),
         (Err(e), Ok(_)) => {
             return fail(target_error(
                 cfg,

@@ -1,0 +1,34 @@
+// A small HTTP service that leaks one session per login: `sessions` is a Map nothing ever
+// deletes from. `/health` allocates nothing that lives. Prints `listening PORT` when ready.
+//
+//   node --inspect=127.0.0.1:0 session-service.js     (tests/capture.rs starts it so)
+'use strict';
+const http = require('node:http');
+const crypto = require('node:crypto');
+
+class Session {
+  constructor(user) {
+    this.user = user;
+    this.token = crypto.randomBytes(16).toString('hex');
+    this.createdAt = Date.now();
+    this.cart = [];
+  }
+}
+
+const sessions = new Map();
+let logins = 0;
+
+const server = http.createServer((req, res) => {
+  if (req.url.startsWith('/login')) {
+    const s = new Session(`user${++logins}`);
+    sessions.set(s.token, s);
+    res.writeHead(200, {'content-type': 'application/json'});
+    return res.end(JSON.stringify({token: s.token}));
+  }
+  res.writeHead(200, {'content-type': 'text/plain'});
+  res.end('ok\n');
+});
+
+server.listen(0, '127.0.0.1', () => {
+  console.log(`listening ${server.address().port}`);
+});
