@@ -123,7 +123,18 @@ fn resolve(cfg: &CaptureConfig) -> Result<String> {
     let targets = endpoint::list_targets(&authority).map_err(Error::Capture)?;
     let t = endpoint::pick(&targets, cfg.target_filter.as_deref(), &authority)
         .map_err(Error::Capture)?;
-    Ok(t.ws_url.clone().unwrap_or_default())
+    // The listed URL's path, on the address the user gave: an endpoint cannot send the
+    // session elsewhere.
+    let listed = t.ws_url.as_deref().unwrap_or_default();
+    let path = listed
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+        .ok_or_else(|| {
+            Error::Capture(format!(
+                "{authority}: the target's debugger URL {listed:?} is not a ws:// URL"
+            ))
+        })?;
+    Ok(format!("ws://{authority}{path}"))
 }
 
 #[derive(Deserialize)]
