@@ -2,12 +2,14 @@
 //! (or opened by pid), driven between snapshots the way a nightly check drives load, and
 //! real headless Chromium where it is installed. Skipped, with a note, without Node.
 
+mod common;
+
+use common::live::{chromium, have, start_chromium, ws_port, Proc};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn heapdiff() -> Command {
@@ -20,88 +22,12 @@ fn program(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn node_or_skip() -> bool {
     let ok = have("node", "--version");
     if !ok {
         eprintln!("note: node is not installed; capture tests skipped");
     }
     ok
-}
-
-/// A child process killed when the test ends, with its output lines on channels.
-struct Proc {
-    child: Child,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn start(cmd: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(cmd)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd}: {e}"));
-        let lines = |r: Box<dyn Read + Send>| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(r).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-            rx
-        };
-        let stdout = lines(Box::new(child.stdout.take().unwrap()));
-        let stderr = lines(Box::new(child.stderr.take().unwrap()));
-        Proc {
-            child,
-            stdout,
-            stderr,
-        }
-    }
-    /// The first line on `stream` that `f` maps to a value.
-    fn wait_for<T>(rx: &mpsc::Receiver<String>, what: &str, f: impl Fn(&str) -> Option<T>) -> T {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(v) = f(&line) {
-                        return v;
-                    }
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("no {what} within 60 s");
-    }
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The port in `…ws://127.0.0.1:PORT/…` (Node's "Debugger listening on", Chrome's "DevTools
-/// listening on").
-fn ws_port(line: &str) -> Option<u16> {
-    let rest = line.split("ws://127.0.0.1:").nth(1)?;
-    rest.split('/').next()?.parse().ok()
 }
 
 /// A Node service under the inspector: (process, inspector port, service port).
@@ -423,40 +349,12 @@ fn unreachable_or_wrong_targets_are_one_line_errors() {
     assert!(files_in(dir.path()).is_empty());
 }
 
-fn chromium() -> Option<&'static str> {
-    let found = ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| have(c, "--version"));
-    if found.is_none() {
-        eprintln!("note: no chromium or google-chrome; the Chromium capture test is skipped");
-    }
-    found
-}
-
 #[test]
 fn a_chromium_page_leaking_detached_dom_is_captured() {
     let Some(browser) = chromium() else { return };
-    let profile = tempfile::tempdir().unwrap();
     let page = format!("file://{}", program("page.html").display());
-    let b = Proc::start(
-        browser,
-        &[
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--no-default-browser-check",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-extensions",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--remote-debugging-port=0",
-            &page,
-        ],
-    );
-    let port = Proc::wait_for(&b.stderr, "DevTools port", ws_port);
+    let (_browser, authority, _profile) = start_chromium(browser, &page);
     // The page's own debugger URL, to drive it between snapshots (as a test runner would).
-    let authority = format!("127.0.0.1:{port}");
     let deadline = Instant::now() + Duration::from_secs(30);
     let ws = loop {
         let targets = heapdiff::capture::endpoint::list_targets(&authority).unwrap();

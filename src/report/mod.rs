@@ -4,6 +4,7 @@
 
 pub mod build;
 pub mod folded;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod model;
@@ -31,6 +32,8 @@ pub enum Format {
     Markdown,
     /// `root;step;…;Class BYTES` lines of retained growth by path, for flame graphs.
     Folded,
+    /// One self-contained page to explore (findings, sortable classes, paths, a chart).
+    Html,
 }
 
 /// What a renderer may vary beyond the report itself.
@@ -57,6 +60,7 @@ pub fn renderer(format: Format) -> &'static dyn Renderer {
         Format::Json => &json::JsonRenderer,
         Format::Markdown => &markdown::MarkdownRenderer,
         Format::Folded => &folded::FoldedRenderer,
+        Format::Html => &html::HtmlRenderer,
     }
 }
 

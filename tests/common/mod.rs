@@ -3,6 +3,8 @@
 //! reader of real snapshots through serde_json (the slow, obvious oracle).
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
