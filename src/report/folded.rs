@@ -125,7 +125,7 @@ fn frames(path: &[PathStep]) -> Vec<String> {
 }
 
 /// One name made safe for a folded line: no `;`, no line breaks, never empty.
-fn frame(name: &str) -> String {
+pub(crate) fn frame(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| match c {

@@ -11,7 +11,7 @@
 //! the page shows: `--top` classes, stacks and functions, each class's largest paths, and the
 //! largest lines of the chart, with the rest summed into one box.
 
-use super::folded::folded_lines;
+use super::folded::{folded_lines, frame};
 use super::{
     ClassRow, DominatorRow, Finding, GateResult, Mode, RenderOptions, Renderer, Report,
     SnapshotInfo, Totals,
@@ -54,10 +54,71 @@ struct PageData<'a> {
     stacks_total: usize,
     functions: &'a [FunctionDelta],
     functions_total: usize,
-    /// `(stack, bytes)`: the folded lines (`--format folded`), largest first.
-    chart: Vec<(String, u64)>,
-    /// Lines summed into the chart's last box, and their bytes.
-    chart_rest: (usize, u64),
+    chart: Chart,
+}
+
+/// The folded lines (`--format folded`), largest first, each frame an index into `frames`
+/// (a name is written once however many lines hold it); lines past [`CHART_LINES`] are
+/// summed into `rest`: (how many, bytes).
+#[derive(Serialize, Default)]
+struct Chart {
+    frames: Vec<String>,
+    lines: Vec<(Vec<u32>, u64)>,
+    rest: (usize, u64),
+}
+
+impl Chart {
+    fn new(mut lines: Vec<(String, u64)>, rest: (usize, u64)) -> Chart {
+        lines.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let dropped = lines.split_off(lines.len().min(CHART_LINES));
+        let mut chart = Chart {
+            rest: (
+                rest.0 + dropped.len(),
+                rest.1 + dropped.iter().map(|l| l.1).sum::<u64>(),
+            ),
+            ..Chart::default()
+        };
+        let mut index: std::collections::HashMap<String, u32> = Default::default();
+        for (stack, bytes) in lines {
+            let ids = stack
+                .split(';')
+                .map(|f| {
+                    *index.entry(f.to_string()).or_insert_with(|| {
+                        chart.frames.push(f.to_string());
+                        chart.frames.len() as u32 - 1
+                    })
+                })
+                .collect();
+            chart.lines.push((ids, bytes));
+        }
+        chart
+    }
+}
+
+/// The chart's lines. A jemalloc report may hold hundreds of thousands of stacks: only the
+/// largest are spelled out, as `--format folded` spells them (and merged where two spell
+/// the same); the others are counted into the rest.
+fn chart_lines(report: &Report) -> (Vec<(String, u64)>, (usize, u64)) {
+    if report.input_kind != "jemalloc" || report.stacks.len() <= CHART_LINES {
+        return (folded_lines(report), (0, 0));
+    }
+    let mut grown: Vec<&StackDelta> = report
+        .stacks
+        .iter()
+        .filter(|s| s.bytes_delta > 0 && !s.frames.is_empty())
+        .collect();
+    let n = grown.len().min(CHART_LINES);
+    if n < grown.len() {
+        grown.select_nth_unstable_by(n, |a, b| b.bytes_delta.cmp(&a.bytes_delta));
+    }
+    let rest = &grown[n..];
+    let rest = (rest.len(), rest.iter().map(|s| s.bytes_delta as u64).sum());
+    let mut lines: std::collections::BTreeMap<String, u64> = Default::default();
+    for s in &grown[..n] {
+        let stack: Vec<String> = s.frames.iter().rev().map(|f| frame(f.as_str())).collect();
+        *lines.entry(stack.join(";")).or_default() += s.bytes_delta as u64;
+    }
+    (lines.into_iter().collect(), rest)
 }
 
 fn first<T>(items: &[T], top: usize) -> &[T] {
@@ -91,10 +152,8 @@ impl Renderer for HtmlRenderer {
             .iter()
             .map(class_value)
             .collect::<serde_json::Result<Vec<_>>>()?;
-        let mut chart = folded_lines(report);
-        chart.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let rest = chart.split_off(chart.len().min(CHART_LINES));
-        let chart_rest = (rest.len(), rest.iter().map(|l| l.1).sum());
+        let (lines, rest) = chart_lines(report);
+        let chart = Chart::new(lines, rest);
         let stack_rows = if top == 0 { MAX_STACK_ROWS } else { top };
         let data = PageData {
             format: super::model::FORMAT_VERSION,
@@ -115,7 +174,6 @@ impl Renderer for HtmlRenderer {
             functions: first(&report.functions, stack_rows),
             functions_total: report.functions.len(),
             chart,
-            chart_rest,
         };
         let json = serde_json::to_string(&data)?;
         let title = page_title(report);

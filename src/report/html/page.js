@@ -275,19 +275,20 @@
 
   // --- the icicle chart --------------------------------------------------------------------
   function chart() {
-    if (!D.chart.length) return null;
+    if (!D.chart.lines.length && !D.chart.rest[0]) return null;
     const root = {name: isJemalloc ? 'all stacks' : 'all growth', kids: new Map(), value: 0, depth: 0};
-    for (const [stack, value] of D.chart) {
+    for (const [ids, value] of D.chart.lines) {
+      const frames = ids.map(i => D.chart.frames[i]);
       let at = root;
       root.value += value;
-      for (const frame of stack.split(';')) {
+      for (const frame of frames) {
         if (!at.kids.has(frame)) at.kids.set(frame, {name: frame, kids: new Map(), value: 0, parent: at, depth: at.depth + 1});
         at = at.kids.get(frame);
         at.value += value;
       }
-      at.line = stack;
+      at.line = frames.join(';');
     }
-    const [restLines, restBytes] = D.chart_rest;
+    const [restLines, restBytes] = D.chart.rest;
     if (restLines) {
       root.kids.set('\u0000rest', {name: `(${count(restLines)} smaller lines)`, kids: new Map(), value: restBytes,
         parent: root, depth: 1, rest: true});
@@ -301,10 +302,18 @@
       return h;
     };
     const ROW = 21;
+    // Boxes narrower than this share of the view are not drawn (with all beneath them) once
+    // the chart is big: tens of thousands of invisible boxes only slow the page. Zooming in
+    // draws them.
+    let nodes = 0;
+    const countNodes = n => { nodes++; n.kids.forEach(countNodes); };
+    countNodes(root);
+    const MIN_WIDTH = nodes > 5000 ? 0.0005 : 0;
     const draw = top => {
       box.replaceChildren();
       let depth = 0;
       const place = (node, x, w, d) => {
+        if (w < MIN_WIDTH && d > 0) return;
         depth = Math.max(depth, d);
         const h = hue(node.name);
         const pct = (100 * node.value / (root.value || 1)).toFixed(2);
