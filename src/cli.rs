@@ -27,11 +27,19 @@ Exit codes:
 Reports never contain string values from the heap unless --show-values is given; names that
 look like data (order:1234, tokens, e-mail addresses) are shown as patterns (order:<n>).";
 
+/// `0.1.0 (commit 1a2b3c4d5e6f)`: the version and the commit built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("HEAPDIFF_COMMIT"),
+    ")"
+);
+
 /// Compare heap dumps and say what leaks.
 #[derive(Debug, Parser)]
 #[command(
     name = "heapdiff",
-    version,
+    version = VERSION,
     about,
     after_help = EXAMPLES,
     args_conflicts_with_subcommands = true,
@@ -55,6 +63,40 @@ pub struct Args {
 pub enum Command {
     /// Take heap snapshots of a live Node process or Chrome page, then report on them.
     Capture(CaptureArgs),
+    /// Print a shell completion script (e.g. `heapdiff completions bash >
+    /// /etc/bash_completion.d/heapdiff`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (`heapdiff man > heapdiff.1; man ./heapdiff.1`).
+    Man,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set; anywhere if CLICOLOR_FORCE is set.
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour output going to a terminal (`terminal`) or not, by the flag and the
+    /// NO_COLOR (no-color.org) and CLICOLOR_FORCE conventions: the flag wins, then
+    /// CLICOLOR_FORCE, then NO_COLOR.
+    pub fn resolve(self, terminal: bool) -> bool {
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty() && v != "0");
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto if set("CLICOLOR_FORCE") => true,
+            ColorChoice::Auto => {
+                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
 }
 
 const CAPTURE_EXAMPLES: &str = "\
@@ -153,6 +195,11 @@ pub struct ReportArgs {
     #[arg(long, value_name = "DIR")]
     pub symbols: Vec<PathBuf>,
 
+    /// Colour in the table: auto (on a terminal, unless NO_COLOR is set; CLICOLOR_FORCE
+    /// forces it), always, never.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
     /// No progress bars.
     #[arg(short, long)]
     pub quiet: bool,
@@ -176,6 +223,7 @@ pub struct Config {
     pub symbols: Vec<PathBuf>,
     pub quiet: bool,
     pub timings: bool,
+    pub color: ColorChoice,
 }
 
 /// What the command line asks for.
@@ -183,12 +231,27 @@ pub struct Config {
 pub enum Run {
     Report(Config),
     Capture(crate::capture::CaptureConfig),
+    /// Print this text to stdout (completions, the manual page).
+    Print(Vec<u8>),
 }
 
 impl Args {
     pub fn into_run(self) -> Result<Run, String> {
+        use clap::CommandFactory;
         match self.command {
             Some(Command::Capture(c)) => c.into_config().map(Run::Capture),
+            Some(Command::Completions { shell }) => {
+                let mut out = Vec::new();
+                clap_complete::generate(shell, &mut Args::command(), "heapdiff", &mut out);
+                Ok(Run::Print(out))
+            }
+            Some(Command::Man) => {
+                let mut out = Vec::new();
+                clap_mangen::Man::new(Args::command())
+                    .render(&mut out)
+                    .map_err(|e| e.to_string())?;
+                Ok(Run::Print(out))
+            }
             None => self.report.into_config(self.inputs).map(Run::Report),
         }
     }
@@ -218,6 +281,7 @@ impl ReportArgs {
             symbols: self.symbols,
             quiet: self.quiet,
             timings: self.timings,
+            color: self.color,
         })
     }
 }

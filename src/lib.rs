@@ -287,6 +287,9 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
         let ropts = RenderOptions {
             top: cfg.top,
             terminal: cfg.output.is_none() && std::io::stdout().is_terminal(),
+            color: cfg
+                .color
+                .resolve(cfg.output.is_none() && std::io::stdout().is_terminal()),
         };
         let t_model = t.elapsed();
         report::write(&report, cfg.format, &ropts, cfg.output.as_deref())?;
@@ -369,6 +372,9 @@ pub fn run(cfg: &cli::Config) -> Result<Outcome> {
     let ropts = RenderOptions {
         top: cfg.top,
         terminal: cfg.output.is_none() && std::io::stdout().is_terminal(),
+        color: cfg
+            .color
+            .resolve(cfg.output.is_none() && std::io::stdout().is_terminal()),
     };
     report::write(&report, cfg.format, &ropts, cfg.output.as_deref())?;
     if cfg.timings {

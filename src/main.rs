@@ -38,6 +38,10 @@ fn main() -> ExitCode {
         .and_then(|run| match run {
             heapdiff::cli::Run::Report(cfg) => heapdiff::run(&cfg),
             heapdiff::cli::Run::Capture(cfg) => heapdiff::capture::run(&cfg),
+            heapdiff::cli::Run::Print(text) => {
+                heapdiff::output::write(None, &mut |out| out.write_all(&text))
+                    .map(|()| heapdiff::Outcome::Ok)
+            }
         });
     match result {
         Ok(heapdiff::Outcome::Ok) => ExitCode::SUCCESS,

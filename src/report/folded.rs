@@ -193,6 +193,7 @@ mod tests {
         let opts = RenderOptions {
             top: 25,
             terminal: false,
+            color: false,
         };
         FoldedRenderer.render(r, &opts, &mut out).unwrap();
         String::from_utf8(out).unwrap()

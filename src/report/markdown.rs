@@ -635,6 +635,7 @@ mod tests {
         let opts = RenderOptions {
             top,
             terminal: false,
+            color: false,
         };
         MarkdownRenderer.render(r, &opts, &mut out).unwrap();
         String::from_utf8(out).unwrap()

@@ -41,8 +41,10 @@ pub enum Format {
 pub struct RenderOptions {
     /// Rows per table in the human formats (0 = all).
     pub top: usize,
-    /// Colour and terminal width (only when writing to a terminal).
+    /// Writing to a terminal: tables fit its width.
     pub terminal: bool,
+    /// Colour in the table (`--color`, resolved).
+    pub color: bool,
 }
 
 pub trait Renderer {

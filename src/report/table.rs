@@ -9,9 +9,9 @@ use std::io::Write;
 
 pub struct TableRenderer;
 
-/// Colour only on a terminal, and never with `NO_COLOR` set (no-color.org).
+/// Colour by `--color` (resolved with NO_COLOR and CLICOLOR_FORCE by the CLI).
 fn colour(opts: &RenderOptions) -> bool {
-    opts.terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    opts.color
 }
 
 fn delta_cell(text: String, delta: i64, opts: &RenderOptions) -> Cell {
@@ -22,7 +22,81 @@ fn delta_cell(text: String, delta: i64, opts: &RenderOptions) -> Cell {
     c.fg(if delta > 0 { Color::Red } else { Color::Green })
 }
 
-fn new_table(opts: &RenderOptions, header: &[&str]) -> Table {
+/// The width tables must fit: the terminal's, or `COLUMNS` when output is not a terminal
+/// (`COLUMNS=100 heapdiff … | less`); `None`: names are cut at [`TABLE_NAME_CHARS`].
+fn output_width(opts: &RenderOptions) -> Option<usize> {
+    if opts.terminal {
+        // SAFETY: TIOCGWINSZ only fills the winsize it is given.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0 && ws.ws_col > 0 {
+            return Some(ws.ws_col as usize);
+        }
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&c| c >= 40)
+}
+
+/// Narrowest a cut column gets, however narrow the terminal.
+const MIN_FIT_CHARS: usize = 16;
+
+/// A table of `rows` under `header`: the `text` columns left-aligned, the others (numbers)
+/// right-aligned; the `fit` columns (names, titles) cut in the middle so that the table fits
+/// the output's width ([`output_width`]), or at [`TABLE_NAME_CHARS`] when it has none.
+fn build_table(
+    opts: &RenderOptions,
+    header: &[&str],
+    text: &[usize],
+    fit: &[usize],
+    mut rows: Vec<Vec<Cell>>,
+) -> Table {
+    let chars = |s: &str| s.chars().count();
+    let mut widths: Vec<usize> = header.iter().map(|h| chars(h)).collect();
+    for row in &rows {
+        for (i, c) in row.iter().enumerate() {
+            let w = c.content().lines().map(chars).max().unwrap_or(0);
+            if let Some(x) = widths.get_mut(i) {
+                *x = (*x).max(w);
+            }
+        }
+    }
+    // Each cut column's room: what is left of the width, shared so that a column needing
+    // less than its share leaves the rest to the others.
+    let mut room = vec![usize::MAX; header.len()];
+    match output_width(opts) {
+        Some(width) => {
+            // Borders and padding: `│ a ┆ b │` is three characters a column, plus one.
+            let fixed: usize = widths
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !fit.contains(i))
+                .map(|(_, w)| w)
+                .sum::<usize>()
+                + 3 * header.len()
+                + 1;
+            let mut left = width.saturating_sub(fixed);
+            let mut by_need: Vec<usize> = fit.to_vec();
+            by_need.sort_by_key(|&i| widths.get(i).copied().unwrap_or(0));
+            for (k, &i) in by_need.iter().enumerate() {
+                let share = (left / (by_need.len() - k)).max(MIN_FIT_CHARS);
+                let need = widths.get(i).copied().unwrap_or(0);
+                room[i] = need.min(share);
+                left = left.saturating_sub(room[i]);
+            }
+        }
+        None => fit.iter().for_each(|&i| room[i] = TABLE_NAME_CHARS),
+    }
+    for row in &mut rows {
+        for &i in fit {
+            if let Some(c) = row.get_mut(i) {
+                let content = c.content();
+                if chars(&content) > room[i] {
+                    *c = Cell::new(elide(&content, room[i]));
+                }
+            }
+        }
+    }
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_content_arrangement(if opts.terminal {
@@ -30,14 +104,23 @@ fn new_table(opts: &RenderOptions, header: &[&str]) -> Table {
     } else {
         ContentArrangement::Disabled
     });
-    if !colour(opts) {
+    if colour(opts) {
+        t.enforce_styling();
+    } else {
         t.force_no_tty();
     }
     t.set_header(header.iter().map(Cell::new));
-    for i in 1..header.len() {
+    for i in 0..header.len() {
         if let Some(c) = t.column_mut(i) {
-            c.set_cell_alignment(CellAlignment::Right);
+            c.set_cell_alignment(if text.contains(&i) {
+                CellAlignment::Left
+            } else {
+                CellAlignment::Right
+            });
         }
+    }
+    for row in rows {
+        t.add_row(row);
     }
     t
 }
@@ -85,7 +168,7 @@ impl Renderer for TableRenderer {
         }
         writeln!(out)?;
         if !r.findings.is_empty() {
-            let mut t = new_table(opts, &["Severity", "Leak", "Owner", "Count", "Retained"]);
+            let mut rows = Vec::new();
             for f in &r.findings {
                 let sev = Cell::new(f.severity.name());
                 let sev = if colour(opts) {
@@ -97,7 +180,7 @@ impl Renderer for TableRenderer {
                 } else {
                     sev
                 };
-                t.add_row(vec![
+                rows.push(vec![
                     sev,
                     Cell::new(&f.title),
                     Cell::new(&f.owner),
@@ -109,6 +192,13 @@ impl Renderer for TableRenderer {
                     )),
                 ]);
             }
+            let t = build_table(
+                opts,
+                &["Severity", "Leak", "Owner", "Count", "Retained"],
+                &[0, 1, 2],
+                &[1, 2],
+                rows,
+            );
             writeln!(out, "Leak findings")?;
             writeln!(out, "{t}")?;
             for f in &r.findings {
@@ -120,25 +210,29 @@ impl Renderer for TableRenderer {
         let shown = take(r.classes.len(), opts.top);
         match r.mode {
             Mode::Summary => {
-                let mut t = new_table(opts, &["Class", "Count", "Self size", "Retained size"]);
+                let mut rows = Vec::new();
                 for c in &r.classes[..shown] {
-                    t.add_row(vec![
-                        Cell::new(elide(&c.name, TABLE_NAME_CHARS)),
+                    rows.push(vec![
+                        Cell::new(&c.name),
                         Cell::new(c.count_after),
                         Cell::new(bytes(c.self_size_after)),
                         Cell::new(bytes(c.retained_size_after)),
                     ]);
                 }
+                let t = build_table(
+                    opts,
+                    &["Class", "Count", "Self size", "Retained size"],
+                    &[0],
+                    &[0],
+                    rows,
+                );
                 writeln!(out, "Classes by retained size")?;
                 writeln!(out, "{t}")?;
                 more(out, r.classes.len(), shown, "classes")?;
                 if !r.dominators.is_empty() {
-                    let mut t = new_table(
-                        opts,
-                        &["Dominator", "Id", "Self size", "Retained size", "Distance"],
-                    );
+                    let mut rows = Vec::new();
                     for d in &r.dominators[..take(r.dominators.len(), opts.top)] {
-                        t.add_row(vec![
+                        rows.push(vec![
                             Cell::new(&d.class),
                             Cell::new(format!("@{}", d.id)),
                             Cell::new(bytes(d.self_size)),
@@ -146,6 +240,13 @@ impl Renderer for TableRenderer {
                             Cell::new(d.distance.map_or("-".into(), show_distance)),
                         ]);
                     }
+                    let t = build_table(
+                        opts,
+                        &["Dominator", "Id", "Self size", "Retained size", "Distance"],
+                        &[0],
+                        &[0],
+                        rows,
+                    );
                     writeln!(out, "\nLargest dominators")?;
                     writeln!(out, "{t}")?;
                 }
@@ -165,13 +266,12 @@ impl Renderer for TableRenderer {
                 if series {
                     header.extend(["Trend", "Candidates"]);
                 }
-                let mut t = new_table(opts, &header);
+                let mut rows = Vec::new();
                 for c in &r.classes[..shown] {
-                    let short = elide(&c.name, TABLE_NAME_CHARS);
                     let name = if c.ignored {
-                        format!("{short} (ignored)")
+                        format!("{} (ignored)", c.name)
                     } else {
-                        short.into_owned()
+                        c.name.clone()
                     };
                     let mut row = vec![Cell::new(name)];
                     if by_id {
@@ -203,8 +303,14 @@ impl Renderer for TableRenderer {
                             c.leak_candidates.map_or("-".into(), |x| x.to_string()),
                         ));
                     }
-                    t.add_row(row);
+                    rows.push(row);
                 }
+                // The class name, and a series' trend, are text.
+                let text: Vec<usize> = [0]
+                    .into_iter()
+                    .chain(series.then_some(header.len() - 2))
+                    .collect();
+                let t = build_table(opts, &header, &text, &[0], rows);
                 writeln!(out, "Classes by growth")?;
                 writeln!(out, "{t}")?;
                 more(out, r.classes.len(), shown, "changed classes")?;
@@ -295,19 +401,7 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
         writeln!(out, "    note: {note}")?;
     }
     writeln!(out)?;
-    let mut t = new_table(
-        opts,
-        &[
-            "Bytes Δ",
-            "Objects Δ",
-            "Bytes before",
-            "Bytes after",
-            "Allocation stack (innermost first)",
-        ],
-    );
-    if let Some(c) = t.column_mut(4) {
-        c.set_cell_alignment(CellAlignment::Left);
-    }
+    let mut rows = Vec::new();
     for s in &r.stacks[..take(r.stacks.len(), opts.top)] {
         let frames: Vec<_> = s
             .frames
@@ -316,7 +410,7 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
             .map(|f| elide(f.as_str(), TABLE_NAME_CHARS))
             .collect();
         let more = if s.frames.len() > 6 { " ← …" } else { "" };
-        t.add_row(vec![
+        rows.push(vec![
             delta_cell(signed_bytes(s.bytes_delta), s.bytes_delta, opts),
             Cell::new(signed(s.objects_delta)),
             Cell::new(bytes(s.bytes_before)),
@@ -324,6 +418,25 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
             Cell::new(format!("{}{more}", frames.join(" ← "))),
         ]);
     }
+    // A stack is cut to the terminal's width; written to a file it stays whole (six frames).
+    let fit: &[usize] = if output_width(opts).is_some() {
+        &[4]
+    } else {
+        &[]
+    };
+    let t = build_table(
+        opts,
+        &[
+            "Bytes Δ",
+            "Objects Δ",
+            "Bytes before",
+            "Bytes after",
+            "Allocation stack (innermost first)",
+        ],
+        &[4],
+        fit,
+        rows,
+    );
     writeln!(out, "Stacks by growth")?;
     writeln!(out, "{t}")?;
     more(
@@ -332,20 +445,27 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
         take(r.stacks.len(), opts.top),
         "stacks",
     )?;
-    let mut t = new_table(opts, &["Function", "Flat Δ", "Cum Δ", "Where"]);
+    let mut rows = Vec::new();
     for f in &r.functions[..take(r.functions.len(), opts.top)] {
         let at = match (&f.file, f.line) {
             (Some(file), Some(line)) => format!("{file}:{line}"),
             (Some(file), None) => file.clone(),
             _ => String::new(),
         };
-        t.add_row(vec![
-            Cell::new(elide(&f.name, TABLE_NAME_CHARS)),
+        rows.push(vec![
+            Cell::new(&f.name),
             delta_cell(signed_bytes(f.flat_delta), f.flat_delta, opts),
             delta_cell(signed_bytes(f.cum_delta), f.cum_delta, opts),
             Cell::new(at),
         ]);
     }
+    let t = build_table(
+        opts,
+        &["Function", "Flat Δ", "Cum Δ", "Where"],
+        &[0, 3],
+        &[0, 3],
+        rows,
+    );
     writeln!(
         out,
         "\nFunctions by growth (flat: allocated there; cum: allocated below it)"
