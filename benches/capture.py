@@ -108,6 +108,8 @@ class Sampler:
         # label -> tid -> [name, cpu_s last seen]; a thread's CPU after the last sample
         # before it exits is not seen, so these are lower bounds for short-lived threads.
         self.threads: dict[str, dict[int, list]] = {}
+        # label -> VmHWM last seen (KiB): the peak RSS of the process since its exec.
+        self.hwm: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.t0 = 0.0
@@ -129,7 +131,12 @@ class Sampler:
             st = proc_status(pid)
             if st:
                 row[f"{label}_rss_kib"] = st.get("VmRSS")
-            for tid, (comm, cpu) in thread_cpu(pid).items():
+                self.hwm[label] = max(self.hwm.get(label, 0), st.get("VmHWM", 0))
+            threads = thread_cpu(pid)
+            if threads:
+                row[f"{label}_cpu_s"] = round(sum(c for _, c in threads.values()), 2)
+                row[f"{label}_main_cpu_s"] = threads.get(pid, ("", 0.0))[1]
+            for tid, (comm, cpu) in threads.items():
                 self.threads.setdefault(label, {})[tid] = [comm, cpu]
         for label, p in self.paths.items():
             try:
@@ -146,6 +153,24 @@ class Sampler:
 
 def first_t(timeline: list[dict], pred) -> float | None:
     return next((r["t"] for r in timeline if pred(r)), None)
+
+
+def stream_phase(timeline: list[dict], size_key: str) -> dict:
+    """Split a run at the first bytes of its output on disk: before, V8 builds the snapshot;
+    from then to the last growth of the file, it serializes and the bytes stream out."""
+    rows = [r for r in timeline if r.get(size_key, 0) > 0]
+    if len(rows) < 2:
+        return {}
+    first = rows[0]
+    last = next(r for r in rows if r[size_key] == rows[-1][size_key])
+    out = {"build_phase_s": first["t"], "stream_phase_s": last["t"] - first["t"]}
+    for who in ("target_main", "target", "heapdiff"):
+        k = f"{who}_cpu_s"
+        if k in first and k in last:
+            out[f"stream_{who}_cpu_s"] = last[k] - first[k]
+    if "target_main_cpu_s" in first:
+        out["build_target_main_cpu_s"] = first["target_main_cpu_s"] - timeline[0].get("target_main_cpu_s", 0)
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -267,6 +292,7 @@ def run_capture(args, t: Target, work: Path, tag: str) -> dict:
     sampler.paths = {"partial": out_dir / ".1.heapsnapshot.gz.partial",
                      "gz": out_dir / "1.heapsnapshot.gz"}
     sampler.pids = {"target": t.pid}
+    driver_rss = proc_status(os.getpid()).get("VmRSS")
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL,
@@ -289,7 +315,8 @@ def run_capture(args, t: Target, work: Path, tag: str) -> dict:
     res: dict = {
         "side": "capture", "target": t.label, "tag": tag, "command": argv,
         "ok": proc.returncode == 0, "exit_code": proc.returncode, "stderr_tail": stderr_tail,
-        "wall_s": wall, "heapdiff_maxrss_kib": ru.ru_maxrss,
+        "wall_s": wall, "heapdiff_ru_maxrss_kib": ru.ru_maxrss,
+        "driver_rss_kib_at_spawn": driver_rss,
         "heapdiff_user_s": ru.ru_utime, "heapdiff_sys_s": ru.ru_stime,
         "target_rss_before_kib": rss_before, "target_hwm_kib": target_after.get("VmHWM"),
         "target_rss_after_kib": target_after.get("VmRSS"),
@@ -307,6 +334,12 @@ def run_capture(args, t: Target, work: Path, tag: str) -> dict:
     res["t_partial_first_bytes_s"] = first_t(tl, lambda r: r.get("partial_bytes", 0) > 0)
     res["t_gz_renamed_s"] = first_t(tl, lambda r: "gz_bytes" in r)
     res["target_rss_peak_sampled_kib"] = max((r.get("target_rss_kib") or 0) for r in tl)
+    # ru_maxrss is not heapdiff's own peak here: Linux carries the parent's RSS over the
+    # vfork + exec into the child's maxrss (this script's, tens of MiB after a gunzip), which
+    # hides a peak of ~10 MiB. VmHWM counts only the mm heapdiff exec'd into; the last one
+    # seen misses at most one sample interval before the exit.
+    res["heapdiff_maxrss_kib"] = sampler.hwm.get("heapdiff")
+    res.update(stream_phase(tl, "partial_bytes"))
     res["timeline"] = tl
     gz = out_dir / "1.heapsnapshot.gz"
     if res["ok"] and gz.is_file():
@@ -355,6 +388,7 @@ def run_write(args, t: Target, work: Path, tag: str) -> dict:
     tl = sampler.timeline
     res["t_file_first_bytes_s"] = first_t(tl, lambda r: r.get("file_bytes", 0) > 0)
     res["target_rss_peak_sampled_kib"] = max((r.get("target_rss_kib") or 0) for r in tl)
+    res.update(stream_phase(tl, "file_bytes"))
     res["timeline"] = tl
     if not args.keep and path.exists():
         path.unlink()
@@ -392,13 +426,17 @@ SUMMARY_KEYS = [
     "heapdiff_other_cpu_s_seen", "target_rss_before_kib", "target_hwm_kib",
     "target_peak_over_before_kib", "target_main_cpu_s", "target_other_cpu_s", "gz_bytes",
     "raw_bytes", "node_count", "raw_mb_per_s", "t_partial_first_bytes_s", "t_gz_renamed_s",
-    "t_file_first_bytes_s", "outer_wall_s",
+    "t_file_first_bytes_s", "outer_wall_s", "heapdiff_ru_maxrss_kib", "driver_rss_kib_at_spawn",
+    "build_phase_s", "stream_phase_s", "stream_mb_per_s", "stream_target_main_cpu_s",
+    "stream_target_cpu_s", "stream_heapdiff_cpu_s", "build_target_main_cpu_s",
 ]
 
 
 def summarize(runs: list[dict]) -> dict:
     ok = [r for r in runs if r["ok"]]
     for r in ok:
+        if r.get("stream_phase_s") and r.get("raw_bytes"):
+            r["stream_mb_per_s"] = r["raw_bytes"] / 1e6 / r["stream_phase_s"]
         if "heapdiff_user_s" in r:
             r["heapdiff_cpu_s"] = r["heapdiff_user_s"] + r["heapdiff_sys_s"]
         if r.get("target_hwm_kib") and r.get("target_rss_before_kib"):
@@ -484,23 +522,33 @@ def markdown(result: dict) -> str:
                  f"{result['ratios']['heapdiff_rss_large_over_small']:.2f}× "
                  f"(snapshot {result['ratios']['raw_large_over_small']:.1f}× larger)")
     L.append("")
-    L.append("Where the time goes (medians): heapdiff's main thread (WebSocket, JSON, channel) "
-             "and its other threads (the compressor), as last sampled every "
-             f"{cfg['sample_interval_s']} s; the target's main thread (V8 builds, then serializes "
-             "the snapshot) and its other threads (the inspector's I/O thread, V8's GC helpers); "
-             "seconds from the start to the first bytes of the output on disk (heapdiff flushes "
-             "its gzip output 1 MiB at a time; Node's file stream sooner) and to the end.")
+    L.append("Where the time goes (medians). Each run splits at the first bytes of its output on "
+             "disk: before, V8 builds the snapshot in the target (the same work for both sides); "
+             "from then to the file's last growth, V8 serializes it and the bytes stream out "
+             "(to the file directly, or through the inspector, the WebSocket and heapdiff's "
+             "gzip thread). CPU from /proc every "
+             f"{cfg['sample_interval_s']} s; heapdiff's compressor thread as last seen.")
     L.append("")
-    L.append("| heap | side | heapdiff main CPU s | heapdiff compressor CPU s | target main CPU s "
-             "| target other CPU s | first bytes at s | wall s |")
-    L.append("|---|---|---:|---:|---:|---:|---:|---:|")
+    L.append("| heap | side | build s | stream s | stream raw MB/s | target main CPU in stream s "
+             "| target all CPU in stream s | heapdiff CPU in stream s | heapdiff main / compressor CPU s "
+             "| wall s |")
+    L.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for label, s in result["summary"].items():
-        for side, first in (("capture", "t_partial_first_bytes_s"), ("write", "t_file_first_bytes_s")):
+        for side in ("capture", "write"):
             if not s.get(side, {}).get("n_ok"):
                 continue
-            f = lambda k: "–" if med(s, side, k) is None else f"{med(s, side, k):.2f}"  # noqa: E731
-            L.append(f"| {label} | {side} | {f('heapdiff_main_cpu_s_seen')} | {f('heapdiff_other_cpu_s_seen')} "
-                     f"| {f('target_main_cpu_s')} | {f('target_other_cpu_s')} | {f(first)} | {f('wall_s')} |")
+            f = lambda k, d=2: "–" if med(s, side, k) is None else f"{med(s, side, k):.{d}f}"  # noqa: E731
+            threads = (f"{f('heapdiff_main_cpu_s_seen')} / {f('heapdiff_other_cpu_s_seen')}"
+                       if side == "capture" else "–")
+            L.append(f"| {label} | {side} | {f('build_phase_s', 1)} | {f('stream_phase_s', 1)} "
+                     f"| {f('stream_mb_per_s', 0)} | {f('stream_target_main_cpu_s', 1)} "
+                     f"| {f('stream_target_cpu_s', 1)} "
+                     f"| {f('stream_heapdiff_cpu_s', 1) if side == 'capture' else '–'} | {threads} "
+                     f"| {f('wall_s')} |")
+    L.append("")
+    L.append("heapdiff's peak RSS is its VmHWM, last seen before it exits; `os.wait4`'s ru_maxrss "
+             "(in the JSON) also counts this script's RSS, which Linux carries into a child over "
+             "vfork + exec.")
     if any(ss.get("n_ok") for s in result["fresh_summary"].values() for ss in s.values()):
         L.append("")
         L.append("Each side's first snapshot in a new target process (the rounds above run after "
