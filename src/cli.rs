@@ -62,7 +62,7 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Take heap snapshots of a live Node process or Chrome page, then report on them.
-    Capture(CaptureArgs),
+    Capture(Box<CaptureArgs>),
     /// Print a shell completion script (e.g. `heapdiff completions bash >
     /// /etc/bash_completion.d/heapdiff`).
     Completions {
