@@ -1,7 +1,9 @@
 // A small HTTP service that leaks one session per login: `sessions` is a Map nothing ever
-// deletes from. `/health` allocates nothing that lives. Prints `listening PORT` when ready.
+// deletes from. `/health` allocates nothing that lives. Listens on $PORT, or on a free port
+// without it, and prints `listening PORT` when ready.
 //
 //   node --inspect=127.0.0.1:0 session-service.js     (tests/capture.rs starts it so)
+//   PORT=8080 node --inspect=127.0.0.1:9229 session-service.js   (tests/ci_examples.rs)
 'use strict';
 const http = require('node:http');
 const crypto = require('node:crypto');
@@ -29,6 +31,6 @@ const server = http.createServer((req, res) => {
   res.end('ok\n');
 });
 
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(process.env.PORT) || 0, '127.0.0.1', () => {
   console.log(`listening ${server.address().port}`);
 });

@@ -27,6 +27,8 @@ impl Proc {
     pub fn start(cmd: &str, args: &[&str]) -> Proc {
         let mut child = Command::new(cmd)
             .args(args)
+            // tests/capture/session-service.js listens on $PORT when set: here, a free port.
+            .env_remove("PORT")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
