@@ -167,14 +167,22 @@ fn a_node_process_is_opened_by_pid_and_told_so() {
     let dir = tempfile::tempdir().unwrap();
     let res = heapdiff()
         .args(["capture", &format!("pid:{}", p.pid())])
-        .args(["-n", "2", "--interval", "200ms", "--no-report", "--out"])
+        .args([
+            "-n",
+            "2",
+            "--interval",
+            "200ms",
+            "--no-report",
+            "--quiet",
+            "--out",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(0), "{stderr}");
     assert!(res.stdout.is_empty(), "--no-report writes no report");
-    // What was done, and how to undo it, in one line.
+    // What was done, and how to undo it, in one line (said even with --quiet).
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
         stderr.contains(&format!("pid:{}: sent SIGUSR1", p.pid()))
@@ -207,6 +215,15 @@ fn a_node_process_is_opened_by_pid_and_told_so() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert_eq!(again.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("already open"), "{stderr}");
+    // Not on a terminal and not --quiet: one line per snapshot, for a CI log.
+    assert!(
+        stderr
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("heapdiff: snapshot 1/1 written: ")
+                && l.contains("1.heapsnapshot.gz")),
+        "{stderr}"
+    );
 }
 
 #[test]

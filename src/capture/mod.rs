@@ -91,8 +91,21 @@ pub fn capture(cfg: &CaptureConfig) -> Result<Vec<PathBuf>> {
                 )
                 .map_err(|e| target_error(cfg, e))?;
         }
-        let path = cfg.out.join(format!("{n}.heapsnapshot.gz"));
-        take_one(cfg, &mut session, &path, n, show)?;
+        // Zero-padded past 9, so that `DIR/*.heapsnapshot.gz` lists them in order.
+        let width = cfg.count.to_string().len();
+        let path = cfg.out.join(format!("{n:0width$}.heapsnapshot.gz"));
+        let t = Instant::now();
+        let bytes = take_one(cfg, &mut session, &path, n, show)?;
+        // Without a terminal (a CI log), one line per snapshot says the capture is alive.
+        if !cfg.quiet && !show {
+            eprintln!(
+                "heapdiff: snapshot {n}/{} written: {} ({} of snapshot in {:.1} s)",
+                cfg.count,
+                crate::error::escape_controls(&path.display().to_string()),
+                crate::report::units::bytes(bytes),
+                t.elapsed().as_secs_f64()
+            );
+        }
         files.push(path);
     }
     // Disabling forgets the ids in the target; the series is taken.
@@ -149,14 +162,15 @@ struct ProgressEvent {
     total: u64,
 }
 
-/// One snapshot, streamed to `path` through a hidden temporary file.
+/// One snapshot, streamed to `path` through a hidden temporary file; returns its size
+/// before compression.
 fn take_one(
     cfg: &CaptureConfig,
     session: &mut cdp::Session,
     path: &Path,
     n: usize,
     show: bool,
-) -> Result<()> {
+) -> Result<u64> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = path.with_file_name(format!(".{name}.partial"));
     let _guard = crate::output::RemoveOnSignal::new(&tmp);
@@ -245,7 +259,7 @@ fn take_one(
     if let Err(e) = std::fs::rename(&tmp, path) {
         return fail(Error::snapshot(path, e));
     }
-    Ok(())
+    Ok(received)
 }
 
 /// The compressing thread: chunks in, a gzip file out, synced before it is renamed.
