@@ -47,7 +47,7 @@ fn json(args: &[&str]) -> Value {
     all.extend_from_slice(args);
     let (code, out, err) = run(&all);
     assert!(code == 0 || code == 1, "exit {code}: {err}");
-    serde_json::from_str(&out).unwrap()
+    common::schema::parse(out.as_bytes())
 }
 
 fn class<'a>(r: &'a Value, name: &str) -> &'a Value {
@@ -165,10 +165,7 @@ fn the_growth_gate_compares_64_bit_sizes() {
         args.extend([s1.as_str(), s2.as_str()]);
         let (code, out, err) = run(&args);
         assert!(err.is_empty(), "{err}");
-        (
-            code,
-            serde_json::from_str::<Value>(&out).unwrap()["gate"].clone(),
-        )
+        (code, common::schema::parse(out.as_bytes())["gate"].clone())
     };
     let growth = BUFFER + 1_936;
     let (code, g) = gate(&["--fail-if-growth", "4GB"]);

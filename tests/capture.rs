@@ -5,6 +5,7 @@
 mod common;
 
 use common::live::{chromium, have, start_chromium, ws_port, Proc};
+use common::schema;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -117,7 +118,7 @@ fn a_node_service_leak_is_captured_reported_and_gated() {
             "3.heapsnapshot.gz"
         ]
     );
-    let r: Value = serde_json::from_slice(&res.stdout).unwrap();
+    let r = schema::parse(&res.stdout);
     assert_eq!(r["mode"], "series");
     assert_eq!(r["ids_comparable"], true, "one session keeps the ids");
     let cache = r["findings"]
@@ -194,7 +195,7 @@ fn a_node_process_is_opened_by_pid_and_told_so() {
         ["1.heapsnapshot.gz", "2.heapsnapshot.gz"]
     );
     // The snapshots are whole: the pair compares by id, 10 sessions in each.
-    let r: Value = serde_json::from_slice(
+    let r = schema::parse(
         &heapdiff()
             .args(["-q", "-f", "json"])
             .arg(dir.path().join("1.heapsnapshot.gz"))
@@ -202,8 +203,7 @@ fn a_node_process_is_opened_by_pid_and_told_so() {
             .output()
             .unwrap()
             .stdout,
-    )
-    .unwrap();
+    );
     assert_eq!(r["ids_comparable"], true);
     // A second capture finds the inspector already open and does not signal again.
     let again = heapdiff()
@@ -432,7 +432,7 @@ fn a_chromium_page_leaking_detached_dom_is_captured() {
     let res = cap.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(0), "{stderr}");
-    let r: Value = serde_json::from_slice(&res.stdout).unwrap();
+    let r = schema::parse(&res.stdout);
     assert_eq!(r["ids_comparable"], true);
     let dom = r["findings"]
         .as_array()

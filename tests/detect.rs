@@ -29,7 +29,7 @@ fn run(args: &[String]) -> (i32, Value) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    (code, serde_json::from_slice(&out.stdout).unwrap())
+    (code, common::schema::parse(&out.stdout))
 }
 
 fn findings(args: &[String]) -> Vec<Value> {

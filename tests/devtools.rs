@@ -100,7 +100,7 @@ fn heapdiff(files: &[PathBuf]) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::schema::parse(&out.stdout)
 }
 
 type Rows = BTreeMap<String, Vec<u64>>;

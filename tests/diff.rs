@@ -22,7 +22,7 @@ fn json_report(args: &[&str]) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::schema::parse(&out.stdout)
 }
 
 fn path(rel: &str) -> String {
@@ -320,6 +320,6 @@ fn output_file_is_written_whole() {
         .unwrap();
     assert_eq!(st.status.code(), Some(0));
     assert!(st.stdout.is_empty());
-    let v: Value = serde_json::from_slice(&std::fs::read(&out_file).unwrap()).unwrap();
+    let v = common::schema::parse(&std::fs::read(&out_file).unwrap());
     assert_eq!(v["mode"], "summary");
 }

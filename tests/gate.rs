@@ -27,7 +27,12 @@ fn run(args: &[&str]) -> (i32, Value, String) {
         .args(pair())
         .output()
         .unwrap();
-    let v = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    // A usage error writes no report.
+    let v = if out.stdout.is_empty() {
+        Value::Null
+    } else {
+        common::schema::parse(&out.stdout)
+    };
     (
         out.status.code().unwrap(),
         v,

@@ -47,7 +47,7 @@ fn outputs(inputs: &[PathBuf], dir: &Path, name: &str) -> (PathBuf, Value, Vec<S
     let page = dir.join(format!("{name}.html"));
     let html = heapdiff(&["--format", "html"], inputs);
     std::fs::write(&page, &html).unwrap();
-    let json: Value = serde_json::from_slice(&heapdiff(&["--format", "json"], inputs)).unwrap();
+    let json = common::schema::parse(&heapdiff(&["--format", "json"], inputs));
     let folded = String::from_utf8(heapdiff(&["--format", "folded"], inputs)).unwrap();
     let stacks = folded
         .lines()

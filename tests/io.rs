@@ -49,6 +49,7 @@ fn json(args: &[&Path], stdin: Stdio) -> String {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    common::schema::parse(&out.stdout);
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -185,7 +186,7 @@ fn process_substitution_dev_fd() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{cat}: {err}");
         let report = String::from_utf8(out.stdout).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&report).unwrap();
+        let v = common::schema::parse(report.as_bytes());
         let name = v["snapshots"][0]["path"].as_str().unwrap().to_string();
         assert!(name.starts_with("/dev/fd/"), "{name}");
         assert_eq!(renamed(&report, &name, &s1()), reference, "{cat}");

@@ -6,6 +6,8 @@
 //! symbol mangling named it, and cumulative bytes that count each stack once per function.
 //! Skipped with a note when `rustc` or `libjemalloc.so.2` is missing.
 
+mod common;
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -35,7 +37,7 @@ fn report() -> Option<Value> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Some(serde_json::from_slice(&out.stdout).unwrap())
+    Some(common::schema::parse(&out.stdout))
 }
 
 /// Build the program and take its final profile.

@@ -24,7 +24,7 @@ fn json(args: &[String]) -> Value {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::schema::parse(&out.stdout)
 }
 
 fn class<'a>(r: &'a Value, name: &str) -> &'a Value {

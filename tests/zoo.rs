@@ -33,7 +33,7 @@ fn run(dir: &Path, snaps: &[&str]) -> Value {
         dir.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::schema::parse(&out.stdout)
 }
 
 /// The identifier-like words of an owner name (`cartStore.listeners` → `cartStore`,

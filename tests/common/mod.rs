@@ -1,9 +1,11 @@
 //! Helpers shared by the integration tests: a builder for small synthetic snapshots (for
 //! edge cases real programs do not produce on demand), fixture paths, and an independent
-//! reader of real snapshots through serde_json (the slow, obvious oracle).
+//! reader of real snapshots through serde_json (the slow, obvious oracle), and the JSON Schema
+//! check every parsed report goes through (`schema`).
 #![allow(dead_code)]
 
 pub mod live;
+pub mod schema;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
