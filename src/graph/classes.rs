@@ -92,7 +92,8 @@ pub fn compute_classes(
     let mut class_of = Vec::with_capacity(n);
     for i in 0..n {
         let kind = node_type[i];
-        let detached = detachedness.get(i) == Some(&2);
+        // Only embedder (native) nodes are named detached, as DevTools names them.
+        let detached = kind == node_kind::NATIVE && detachedness.get(i) == Some(&2);
         let slot = match kind {
             node_kind::OBJECT | node_kind::NATIVE => Some(if detached { 1 } else { 0 }),
             node_kind::CLOSURE => Some(2),

@@ -12,7 +12,6 @@
 //! The result rewrites the `detachedness` column, so class names (`Detached Text`) and the
 //! detectors see the spread state.
 
-use crate::graph::BitSet;
 use crate::input::v8::{edge_kind, node_kind};
 
 pub const UNKNOWN: u8 = 0;
@@ -31,25 +30,28 @@ pub fn propagate(
     if state.len() != node_type.len() {
         return;
     }
-    // Visited: given a state, or a non-native node met on the way (which stops the spread).
-    let mut visited = BitSet::new(state.len());
+    // The marked native nodes. Most heaps mark a handful (Node: its BindingData) or none;
+    // finding them is a scan for nonzero bytes, eight at a time.
     let mut attached: Vec<u32> = Vec::new();
     let mut detached: Vec<u32> = Vec::new();
-    for (v, &s) in state.iter().enumerate() {
-        if s == UNKNOWN {
+    for (c, chunk) in state.chunks(8).enumerate() {
+        if chunk.iter().all(|&s| s == UNKNOWN) {
             continue;
         }
-        visited.set(v);
-        if node_type[v] != node_kind::NATIVE {
-            continue;
-        }
-        match s {
-            ATTACHED => attached.push(v as u32),
-            DETACHED => detached.push(v as u32),
-            _ => {}
+        for (k, &s) in chunk.iter().enumerate() {
+            let v = c * 8 + k;
+            if s == UNKNOWN || node_type[v] != node_kind::NATIVE {
+                continue;
+            }
+            match s {
+                ATTACHED => attached.push(v as u32),
+                DETACHED => detached.push(v as u32),
+                _ => {}
+            }
         }
     }
-    // Attached first, to the end: a node reachable from both sides is attached.
+    // Attached first, to the end: a node reachable from both sides is attached. A native node
+    // with a state is done (its own mark, or reached already); the others never take one.
     for (stack, new_state) in [(&mut attached, ATTACHED), (&mut detached, DETACHED)] {
         while let Some(v) = stack.pop() {
             let v = v as usize;
@@ -58,11 +60,7 @@ pub fn propagate(
                     continue;
                 }
                 let t = edge_to[e] as usize;
-                if visited.get(t) {
-                    continue;
-                }
-                visited.set(t);
-                if node_type[t] == node_kind::NATIVE {
+                if node_type[t] == node_kind::NATIVE && state[t] == UNKNOWN {
                     state[t] = new_state;
                     stack.push(t as u32);
                 }

@@ -262,7 +262,7 @@ impl Plain {
                     }
                     _ => name.clone(),
                 };
-                if self.detached[i] {
+                if self.detached[i] && self.types[i] == "native" {
                     format!("Detached {base}")
                 } else {
                     base
