@@ -205,10 +205,11 @@ stop "$load_pid"
 load_pid=
 [ ! -s "$OUT_DIR/load.log" ] || say "$(tail -n 1 "$OUT_DIR/load.log")"
 
-# The same report as JSON, from the snapshots just taken (in order: 10 sorts before 2).
+# The same report as JSON, from the snapshots just taken, in order (capture pads the numbers
+# when there are ten or more, 01 … 12, as seq -w does).
 if [ "$status" -le 1 ]; then
   snapshots=()
-  for n in $(seq "$SNAPSHOTS"); do snapshots+=("$OUT_DIR/snapshots/$n.heapsnapshot.gz"); done
+  for n in $(seq -w "$SNAPSHOTS"); do snapshots+=("$OUT_DIR/snapshots/$n.heapsnapshot.gz"); done
   json_status=0
   "$HEAPDIFF" --quiet --format json -o "$OUT_DIR/report.json" "${heapdiff_args[@]}" \
     "${snapshots[@]}" || json_status=$?
