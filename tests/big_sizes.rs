@@ -43,11 +43,7 @@ fn run(args: &[&str]) -> (i32, String, String) {
 }
 
 fn json(args: &[&str]) -> Value {
-    let mut all = vec!["--format", "json"];
-    all.extend_from_slice(args);
-    let (code, out, err) = run(&all);
-    assert!(code == 0 || code == 1, "exit {code}: {err}");
-    common::schema::parse(out.as_bytes())
+    common::json_report(args, &[0, 1])
 }
 
 fn class<'a>(r: &'a Value, name: &str) -> &'a Value {

@@ -13,7 +13,6 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::fixture;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -88,19 +87,7 @@ fn devtools(dir: &Path, files: &[PathBuf], keep: &[&str]) -> Value {
 }
 
 fn heapdiff(files: &[PathBuf]) -> Value {
-    let out = Command::cargo_bin("heapdiff")
-        .unwrap()
-        .args(["--format", "json", "--quiet"])
-        .args(files)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    common::schema::parse(&out.stdout)
+    common::json_report(files, &[0])
 }
 
 type Rows = BTreeMap<String, Vec<u64>>;

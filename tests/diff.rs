@@ -10,19 +10,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
 fn json_report(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("heapdiff")
-        .unwrap()
-        .args(["--format", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    common::schema::parse(&out.stdout)
+    common::json_report(args, &[0])
 }
 
 fn path(rel: &str) -> String {

@@ -8,7 +8,6 @@
 
 mod common;
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,21 +22,15 @@ fn profile() -> Option<PathBuf> {
     DUMP.get_or_init(take_profile).clone()
 }
 
+/// Whether stack row `s` of a report has a frame named `name`.
+fn has_frame(s: &Value, name: &str) -> bool {
+    s["frames"].as_array().unwrap().iter().any(|f| f == name)
+}
+
 /// heapdiff's JSON report of the program's final profile on its own.
 fn report() -> Option<Value> {
     let dump = profile()?;
-    let out = Command::cargo_bin("heapdiff")
-        .unwrap()
-        .args(["--format", "json", "--quiet"])
-        .arg(&dump)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some(common::schema::parse(&out.stdout))
+    Some(common::json_report(&[dump], &[0]))
 }
 
 /// Build the program and take its final profile.
@@ -209,25 +202,13 @@ fn one_row_per_function_whichever_mangling_named_it() {
     let stacks = r["stacks"].as_array().unwrap();
     let through_insert: Vec<&Value> = stacks
         .iter()
-        .filter(|s| {
-            s["frames"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == &inserts[0]["name"])
-        })
+        .filter(|s| has_frame(s, inserts[0]["name"].as_str().unwrap()))
         .collect();
     assert!(
-        through_insert.iter().any(|s| s["frames"]
-            .as_array()
-            .unwrap()
+        through_insert
             .iter()
-            .any(|f| f == "rust_leak::main"))
-            && through_insert.iter().any(|s| s["frames"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == "std::rt::init")),
+            .any(|s| has_frame(s, "rust_leak::main"))
+            && through_insert.iter().any(|s| has_frame(s, "std::rt::init")),
         "{through_insert:?}"
     );
     let sum: i64 = through_insert
@@ -246,13 +227,7 @@ fn cum_counts_each_stack_once_per_function() {
     let stacks = r["stacks"].as_array().unwrap();
     let nested: Vec<&Value> = stacks
         .iter()
-        .filter(|s| {
-            s["frames"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f == "rust_leak::nest")
-        })
+        .filter(|s| has_frame(s, "rust_leak::nest"))
         .collect();
     assert_eq!(nested.len(), 1, "{nested:?}");
     let frames = nested[0]["frames"].as_array().unwrap();

@@ -12,19 +12,7 @@ fn path(rel: &str) -> String {
 }
 
 fn json(args: &[String]) -> Value {
-    let out = Command::cargo_bin("heapdiff")
-        .unwrap()
-        .args(["--format", "json"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    common::schema::parse(&out.stdout)
+    common::json_report(args, &[0])
 }
 
 fn class<'a>(r: &'a Value, name: &str) -> &'a Value {

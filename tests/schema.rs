@@ -8,7 +8,6 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::fixture;
 use common::schema::{self, branches, resolve, types, BASELINE, SCHEMA};
 use serde_json::{json, Value};
@@ -21,18 +20,7 @@ fn path(rel: &str) -> String {
 
 /// The JSON report of `heapdiff ARGS`, validated (exit 0, or 1 for a breached gate).
 fn report(args: &[&str]) -> Value {
-    let out = Command::cargo_bin("heapdiff")
-        .unwrap()
-        .args(["--format", "json", "--quiet"])
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        matches!(out.status.code(), Some(0 | 1)),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    schema::parse(&out.stdout)
+    common::json_report(args, &[0, 1])
 }
 
 /// Every report kind the fixtures give: V8 summary, comparison, series, two processes, a
@@ -225,18 +213,7 @@ fn allowed_types(root: &Value, at: &str, node: &Value) -> Option<BTreeSet<String
     if let Some(ts) = types(node) {
         return Some(ts.into_iter().map(String::from).collect());
     }
-    let of = |v: &Value| {
-        match v {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        }
-        .to_string()
-    };
+    let of = |v: &Value| schema::type_of(v).to_string();
     if let Some(c) = node.get("const") {
         return Some([of(c)].into());
     }

@@ -10,7 +10,6 @@
 
 mod common;
 
-use assert_cmd::Command;
 use common::fixture;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,20 +19,7 @@ fn run(dir: &Path, snaps: &[&str]) -> Value {
         .iter()
         .map(|s| dir.join(format!("{s}.heapsnapshot.gz")))
         .collect();
-    let out = Command::cargo_bin("heapdiff")
-        .unwrap()
-        .args(["--format", "json"])
-        .args(&files)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}: {}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    common::schema::parse(&out.stdout)
+    common::json_report(&files, &[0])
 }
 
 /// The identifier-like words of an owner name (`cartStore.listeners` → `cartStore`,

@@ -10,6 +10,24 @@ pub mod schema;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+/// `heapdiff --format json ARGS`: its exit code one of `codes` (0; 1 where a gate may be
+/// breached), its report parsed and validated against the schema.
+pub fn json_report<S: AsRef<std::ffi::OsStr>>(args: &[S], codes: &[i32]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_heapdiff"))
+        .args(["--format", "json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let argv: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(
+        out.status.code().is_some_and(|c| codes.contains(&c)),
+        "{argv:?}: {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    schema::parse(&out.stdout)
+}
+
 pub fn fixture(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")

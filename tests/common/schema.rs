@@ -129,7 +129,8 @@ pub fn types(schema: &Value) -> Option<Vec<&str>> {
     }
 }
 
-fn type_of(v: &Value) -> &'static str {
+/// The JSON Schema type name of a value.
+pub fn type_of(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
