@@ -75,6 +75,8 @@ pub fn capture(cfg: &CaptureConfig) -> Result<Vec<PathBuf>> {
         )
         .map_err(|e| target_error(cfg, e))?;
     let mut files = Vec::with_capacity(cfg.count);
+    // Zero-padded past 9, so that `DIR/*.heapsnapshot.gz` lists them in order.
+    let width = cfg.count.to_string().len();
     let mut next_start = Instant::now();
     for n in 1..=cfg.count {
         let now = Instant::now();
@@ -91,8 +93,6 @@ pub fn capture(cfg: &CaptureConfig) -> Result<Vec<PathBuf>> {
                 )
                 .map_err(|e| target_error(cfg, e))?;
         }
-        // Zero-padded past 9, so that `DIR/*.heapsnapshot.gz` lists them in order.
-        let width = cfg.count.to_string().len();
         let path = cfg.out.join(format!("{n:0width$}.heapsnapshot.gz"));
         let t = Instant::now();
         let bytes = take_one(cfg, &mut session, &path, n, show)?;

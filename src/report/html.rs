@@ -121,12 +121,9 @@ fn chart_lines(report: &Report) -> (Vec<(String, u64)>, (usize, u64)) {
     (lines.into_iter().collect(), rest)
 }
 
+/// The rows `--top` shows (`top` 0: all).
 fn first<T>(items: &[T], top: usize) -> &[T] {
-    if top == 0 {
-        items
-    } else {
-        &items[..items.len().min(top)]
-    }
+    &items[..super::shown(items.len(), top)]
 }
 
 fn class_value(c: &ClassRow) -> serde_json::Result<serde_json::Value> {

@@ -38,7 +38,7 @@ impl Renderer for MarkdownRenderer {
             return jemalloc_tables(r, opts, out);
         }
         findings_table(&r.findings, out)?;
-        let shown = take(r.classes.len(), opts.top);
+        let shown = super::shown(r.classes.len(), opts.top);
         match r.mode {
             Mode::Summary => {
                 classes_by_retained_size(r, shown, out)?;
@@ -67,7 +67,7 @@ fn jemalloc_tables(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> io:
         ],
         &[true, true, true, true, false],
     )?;
-    let shown = take(r.stacks.len(), opts.top);
+    let shown = super::shown(r.stacks.len(), opts.top);
     for s in &r.stacks[..shown] {
         let frames: Vec<String> = s.frames.iter().map(|f| code(f.as_str(), true)).collect();
         row(
@@ -88,7 +88,7 @@ fn jemalloc_tables(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> io:
         &["Function", "Flat Δ", "Cum Δ", "Where"],
         &[false, true, true, false],
     )?;
-    let shown = take(r.functions.len(), opts.top);
+    let shown = super::shown(r.functions.len(), opts.top);
     for f in &r.functions[..shown] {
         let at = match (&f.file, f.line) {
             (Some(file), Some(line)) => code(&format!("{file}:{line}"), true),
@@ -106,14 +106,6 @@ fn jemalloc_tables(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> io:
         )?;
     }
     more(out, r.functions.len(), shown, "functions")
-}
-
-fn take(len: usize, top: usize) -> usize {
-    if top == 0 {
-        len
-    } else {
-        len.min(top)
-    }
 }
 
 fn file_name(path: &str) -> &str {
@@ -381,7 +373,7 @@ fn dominators(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> io::Resu
         &["Dominator", "Id", "Self size", "Retained size", "Distance"],
         &[false, true, true, true, true],
     )?;
-    for d in &r.dominators[..take(r.dominators.len(), opts.top)] {
+    for d in &r.dominators[..super::shown(r.dominators.len(), opts.top)] {
         row(
             out,
             &[

@@ -47,6 +47,15 @@ pub struct RenderOptions {
     pub color: bool,
 }
 
+/// The first rows of a table of `len` that `--top N` shows (0 = all).
+pub fn shown(len: usize, top: usize) -> usize {
+    if top == 0 {
+        len
+    } else {
+        len.min(top)
+    }
+}
+
 pub trait Renderer {
     fn render(
         &self,

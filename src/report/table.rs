@@ -125,14 +125,6 @@ fn build_table(
     t
 }
 
-fn take(len: usize, top: usize) -> usize {
-    if top == 0 {
-        len
-    } else {
-        len.min(top)
-    }
-}
-
 impl Renderer for TableRenderer {
     fn render(&self, r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std::io::Result<()> {
         if r.input_kind == "jemalloc" {
@@ -207,7 +199,7 @@ impl Renderer for TableRenderer {
             }
             writeln!(out)?;
         }
-        let shown = take(r.classes.len(), opts.top);
+        let shown = super::shown(r.classes.len(), opts.top);
         match r.mode {
             Mode::Summary => {
                 let mut rows = Vec::new();
@@ -231,7 +223,7 @@ impl Renderer for TableRenderer {
                 more(out, r.classes.len(), shown, "classes")?;
                 if !r.dominators.is_empty() {
                     let mut rows = Vec::new();
-                    for d in &r.dominators[..take(r.dominators.len(), opts.top)] {
+                    for d in &r.dominators[..super::shown(r.dominators.len(), opts.top)] {
                         rows.push(vec![
                             Cell::new(&d.class),
                             Cell::new(format!("@{}", d.id)),
@@ -402,7 +394,7 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
     }
     writeln!(out)?;
     let mut rows = Vec::new();
-    for s in &r.stacks[..take(r.stacks.len(), opts.top)] {
+    for s in &r.stacks[..super::shown(r.stacks.len(), opts.top)] {
         let frames: Vec<_> = s
             .frames
             .iter()
@@ -442,11 +434,11 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
     more(
         out,
         r.stacks.len(),
-        take(r.stacks.len(), opts.top),
+        super::shown(r.stacks.len(), opts.top),
         "stacks",
     )?;
     let mut rows = Vec::new();
-    for f in &r.functions[..take(r.functions.len(), opts.top)] {
+    for f in &r.functions[..super::shown(r.functions.len(), opts.top)] {
         let at = match (&f.file, f.line) {
             (Some(file), Some(line)) => format!("{file}:{line}"),
             (Some(file), None) => file.clone(),
@@ -474,7 +466,7 @@ fn render_jemalloc(r: &Report, opts: &RenderOptions, out: &mut dyn Write) -> std
     more(
         out,
         r.functions.len(),
-        take(r.functions.len(), opts.top),
+        super::shown(r.functions.len(), opts.top),
         "functions",
     )?;
     gate_lines(r, out)
