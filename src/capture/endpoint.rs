@@ -94,7 +94,7 @@ pub fn list_targets(authority: &str) -> Result<Vec<Target>, String> {
     // Read until the answer is complete: Node's inspector keeps the connection open.
     let mut raw = Vec::new();
     let mut buf = [0u8; 16384];
-    let (body_at, length, chunked) = loop {
+    let mut read_more = |raw: &mut Vec<u8>| -> Result<usize, String> {
         let n = s
             .read(&mut buf)
             .map_err(|e| format!("{authority}: reading /json/list: {e}"))?;
@@ -102,6 +102,10 @@ pub fn list_targets(authority: &str) -> Result<Vec<Target>, String> {
         if raw.len() > MAX_LIST_BYTES {
             return Err(format!("{authority}: /json/list is larger than 8 MiB"));
         }
+        Ok(n)
+    };
+    let (body_at, length, chunked) = loop {
+        let n = read_more(&mut raw)?;
         let mut headers = [httparse::EMPTY_HEADER; 32];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&raw) {
@@ -130,34 +134,24 @@ pub fn list_targets(authority: &str) -> Result<Vec<Target>, String> {
             }
         }
     };
-    loop {
+    let body = loop {
         let body = &raw[body_at..];
         let complete = match (length, chunked) {
-            (Some(len), _) => body.len() >= len,
-            (None, true) => dechunk(body).is_some(),
-            (None, false) => false,
+            (Some(len), _) => body.get(..len).map(<[u8]>::to_vec),
+            (None, true) => dechunk(body),
+            (None, false) => None,
         };
-        if complete {
-            break;
+        if let Some(b) = complete {
+            break b;
         }
-        let n = s
-            .read(&mut buf)
-            .map_err(|e| format!("{authority}: reading /json/list: {e}"))?;
-        if n == 0 {
-            // The end of the stream ends a body without a length.
-            break;
+        if read_more(&mut raw)? == 0 {
+            // The end of the stream ends a body without a length (or a short one).
+            let body = &raw[body_at..];
+            if chunked && length.is_none() {
+                return Err(format!("{authority}: a broken chunked /json/list answer"));
+            }
+            break body.to_vec();
         }
-        raw.extend_from_slice(&buf[..n]);
-        if raw.len() > MAX_LIST_BYTES {
-            return Err(format!("{authority}: /json/list is larger than 8 MiB"));
-        }
-    }
-    let body = &raw[body_at..];
-    let body = match (length, chunked) {
-        (Some(len), _) => body.get(..len).unwrap_or(body).to_vec(),
-        (None, true) => dechunk(body)
-            .ok_or_else(|| format!("{authority}: a broken chunked /json/list answer"))?,
-        (None, false) => body.to_vec(),
     };
     serde_json::from_slice(&body)
         .map_err(|e| format!("{authority}: /json/list is not a target list ({e})"))
